@@ -1,0 +1,27 @@
+"""``edgeocr-train``: synthetic data and training commands (one module per subcommand)."""
+
+from __future__ import annotations
+
+import logging
+import os
+
+import click
+
+from edgeocr.cli.main import LazyGroup
+
+# Quiet TensorFlow's C++ banner before anything imports it.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+COMMANDS: dict[str, str] = {}
+
+
+class TrainGroup(LazyGroup):
+    lazy_commands = COMMANDS
+
+
+@click.group(cls=TrainGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("-v", "--verbose", count=True)
+def cli(verbose: int) -> None:
+    """edgeocr-train: generate synthetic data and train the detector and recognizer."""
+    logging.basicConfig(level=logging.WARNING - 10 * min(verbose, 2),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")

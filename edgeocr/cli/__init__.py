@@ -1,0 +1,1 @@
+"""Command-line interface: a click group with one module per command."""

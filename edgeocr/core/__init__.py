@@ -1,0 +1,1 @@
+"""Pure code shared by the device and desktop sides (numpy + OpenCV only)."""

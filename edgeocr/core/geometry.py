@@ -1,0 +1,141 @@
+"""Boxes, quadrilaterals and the perspective warp of a quad to a canonical crop.
+
+All coordinates are (x, y) pixels; quads are clockwise from top-left (TL, TR, BR, BL)
+in image coordinates (y down).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+from edgeocr.core.types import Box, Image, Quad
+
+FloatArray = npt.NDArray[np.float64]
+
+
+def order_corners(points: Sequence[Sequence[float]] | npt.NDArray[np.floating]) -> Quad:
+    """Order four points clockwise from top-left.
+
+    Points are sorted by angle around their centroid (clockwise on screen), then rotated so
+    the first is the one with the smallest x + y. Works for convex quads rotated by less
+    than 45 degrees, which covers plates and plaques.
+    """
+    pts = np.asarray(points, dtype=np.float64).reshape(-1, 2)
+    if pts.shape != (4, 2):
+        raise ValueError(f"expected 4 points, got {pts.shape[0]}")
+    centre = pts.mean(axis=0)
+    angles = np.arctan2(pts[:, 1] - centre[1], pts[:, 0] - centre[0])
+    # With y pointing down, increasing atan2 angle runs clockwise on screen.
+    ordered = pts[np.argsort(angles)]
+    start = int(np.argmin(ordered[:, 0] + ordered[:, 1]))
+    ordered = np.roll(ordered, -start, axis=0)
+    return _as_quad(ordered)
+
+
+def _as_quad(arr: FloatArray) -> Quad:
+    return (
+        (float(arr[0, 0]), float(arr[0, 1])),
+        (float(arr[1, 0]), float(arr[1, 1])),
+        (float(arr[2, 0]), float(arr[2, 1])),
+        (float(arr[3, 0]), float(arr[3, 1])),
+    )
+
+
+def quad_to_box(quad: Quad | FloatArray) -> Box:
+    """The axis-aligned box enclosing a quad."""
+    arr = np.asarray(quad, dtype=np.float64).reshape(4, 2)
+    x1, y1 = arr.min(axis=0)
+    x2, y2 = arr.max(axis=0)
+    return float(x1), float(y1), float(x2), float(y2)
+
+
+def box_to_quad(box: Box) -> Quad:
+    """The four corners of an axis-aligned box, clockwise from top-left."""
+    x1, y1, x2, y2 = box
+    return (x1, y1), (x2, y1), (x2, y2), (x1, y2)
+
+
+def box_area(box: Box) -> float:
+    return max(0.0, box[2] - box[0]) * max(0.0, box[3] - box[1])
+
+
+def iou(a: Box, b: Box) -> float:
+    """Intersection over union of two axis-aligned boxes (0 when either is empty)."""
+    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    union = box_area(a) + box_area(b) - inter
+    return inter / union if union > 0 else 0.0
+
+
+def iou_matrix(a: FloatArray, b: FloatArray) -> FloatArray:
+    """Pairwise IoU of (N, 4) and (M, 4) x1y1x2y2 arrays -> (N, M)."""
+    a = np.asarray(a, dtype=np.float64).reshape(-1, 4)
+    b = np.asarray(b, dtype=np.float64).reshape(-1, 4)
+    lt = np.maximum(a[:, None, :2], b[None, :, :2])
+    rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
+    wh = np.clip(rb - lt, 0.0, None)
+    inter = wh[..., 0] * wh[..., 1]
+    area_a = np.clip(a[:, 2] - a[:, 0], 0, None) * np.clip(a[:, 3] - a[:, 1], 0, None)
+    area_b = np.clip(b[:, 2] - b[:, 0], 0, None) * np.clip(b[:, 3] - b[:, 1], 0, None)
+    union = area_a[:, None] + area_b[None, :] - inter
+    out: FloatArray = np.where(union > 0, inter / np.maximum(union, 1e-12), 0.0)
+    return out
+
+
+def expand_quad(quad: Quad | FloatArray, margin_x: float, margin_y: float) -> FloatArray:
+    """Grow a quad outward along its own axes by fractions of its width and height."""
+    q = np.asarray(quad, dtype=np.float64).reshape(4, 2)
+    top = q[1] - q[0]
+    left = q[3] - q[0]
+    right = q[2] - q[1]
+    bottom = q[2] - q[3]
+    dx0, dx1 = top * margin_x, bottom * margin_x
+    dy0, dy1 = left * margin_y, right * margin_y
+    return np.array(
+        [q[0] - dx0 - dy0, q[1] + dx0 - dy1, q[2] + dx1 + dy1, q[3] - dx1 + dy0],
+        dtype=np.float64,
+    )
+
+
+def warp_quad(
+    image: Image,
+    quad: Quad | FloatArray,
+    width: int,
+    height: int,
+    margin: tuple[float, float] = (0.0, 0.0),
+) -> Image:
+    """Warp the quad (TL, TR, BR, BL) of ``image`` flat into a ``width`` x ``height`` crop.
+
+    ``margin`` grows the quad by (x, y) fractions first, so a slightly loose crop keeps
+    characters that touch the plate border. Border pixels are replicated.
+    """
+    src = expand_quad(quad, *margin) if margin != (0.0, 0.0) else np.asarray(quad).reshape(4, 2)
+    dst = np.array(
+        [[0, 0], [width - 1, 0], [width - 1, height - 1], [0, height - 1]], dtype=np.float32
+    )
+    m = cv2.getPerspectiveTransform(src.astype(np.float32), dst)
+    out: Image = cv2.warpPerspective(
+        image, m, (width, height), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+    )
+    return out
+
+
+def quad_corner_error(pred: Quad | FloatArray, truth: Quad | FloatArray) -> float:
+    """Mean Euclidean distance between corresponding corners, in pixels."""
+    p = np.asarray(pred, dtype=np.float64).reshape(4, 2)
+    t = np.asarray(truth, dtype=np.float64).reshape(4, 2)
+    return float(np.linalg.norm(p - t, axis=1).mean())
+
+
+def clip_box(box: Box, width: int, height: int) -> Box:
+    return (
+        min(max(box[0], 0.0), float(width)),
+        min(max(box[1], 0.0), float(height)),
+        min(max(box[2], 0.0), float(width)),
+        min(max(box[3], 0.0), float(height)),
+    )

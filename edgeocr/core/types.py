@@ -1,0 +1,70 @@
+"""Vocabulary and the frozen records that pipeline stages exchange."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal, TypeAlias
+
+import numpy as np
+import numpy.typing as npt
+
+Kind = Literal["plate", "house_number"]
+KINDS: tuple[Kind, ...] = ("plate", "house_number")
+Role = Literal["detector", "recognizer"]
+Delegate = Literal["cpu", "edgetpu"]
+ColourMode = Literal["grey", "rgb"]
+
+Image: TypeAlias = npt.NDArray[np.uint8]
+"""An image as OpenCV holds it: (H, W, 3) BGR or (H, W) grey, uint8."""
+
+Point: TypeAlias = tuple[float, float]
+Quad: TypeAlias = tuple[Point, Point, Point, Point]
+"""Four corners (x, y) in pixels, clockwise from top-left: TL, TR, BR, BL."""
+Box: TypeAlias = tuple[float, float, float, float]
+"""Axis-aligned box (x1, y1, x2, y2) in pixels, x2 > x1, y2 > y1."""
+
+
+@dataclass(frozen=True)
+class Frame:
+    """One captured frame.
+
+    ``image`` is the full-resolution frame (H, W, 3) BGR. ``lores`` is an optional
+    downscaled copy of the same moment (picamera2's second stream) to detect on.
+    ``timestamp`` is seconds since the epoch (UTC) of the capture.
+    """
+
+    image: Image
+    timestamp: float
+    camera: str = "default"
+    index: int = 0
+    lores: Image | None = field(default=None, compare=False)
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """(width, height) of the full-resolution image."""
+        return int(self.image.shape[1]), int(self.image.shape[0])
+
+
+@dataclass(frozen=True)
+class Detection:
+    """A plate or house number found in a frame, in pixels of the full-resolution frame."""
+
+    kind: str
+    score: float
+    box: Box
+    corners: Quad
+
+
+@dataclass(frozen=True)
+class Read:
+    """Characters read from one crop, with one confidence per character."""
+
+    text: str
+    char_confidences: tuple[float, ...]
+    kind: str = "plate"
+
+    @property
+    def confidence(self) -> float:
+        """The weakest character's confidence (0 for an empty read): a read is only as
+        good as its worst character."""
+        return min(self.char_confidences) if self.char_confidences else 0.0
