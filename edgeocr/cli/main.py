@@ -14,6 +14,7 @@ import click
 # name -> "module:attribute" of a click.Command
 COMMANDS: dict[str, str] = {
     "check-config": "edgeocr.cli.check_config:check_config",
+    "read": "edgeocr.cli.read:read",
 }
 
 

@@ -70,7 +70,8 @@ def softmax(logits: npt.NDArray[np.floating], axis: int = -1) -> npt.NDArray[np.
     x = logits.astype(np.float32)
     x = x - x.max(axis=axis, keepdims=True)
     e = np.exp(x)
-    return (e / e.sum(axis=axis, keepdims=True)).astype(np.float32)
+    out: npt.NDArray[np.float32] = (e / e.sum(axis=axis, keepdims=True)).astype(np.float32)
+    return out
 
 
 def edit_distance(a: str, b: str) -> int:

@@ -119,10 +119,10 @@ def warp_quad(
         [[0, 0], [width - 1, 0], [width - 1, height - 1], [0, height - 1]], dtype=np.float32
     )
     m = cv2.getPerspectiveTransform(src.astype(np.float32), dst)
-    out: Image = cv2.warpPerspective(
+    out = cv2.warpPerspective(
         image, m, (width, height), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
     )
-    return out
+    return np.asarray(out, dtype=np.uint8)
 
 
 def quad_corner_error(pred: Quad | FloatArray, truth: Quad | FloatArray) -> float:

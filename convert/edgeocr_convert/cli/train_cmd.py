@@ -12,7 +12,11 @@ from edgeocr.cli.main import LazyGroup
 # Quiet TensorFlow's C++ banner before anything imports it.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-COMMANDS: dict[str, str] = {}
+COMMANDS: dict[str, str] = {
+    "recognizer": "edgeocr_convert.cli.train_recognizer_cmd:recognizer",
+    "svhn-convert": "edgeocr_convert.cli.svhn_cmd:svhn_convert",
+    "detector": "edgeocr_convert.cli.train_detector_cmd:detector",
+}
 
 
 class TrainGroup(LazyGroup):

@@ -1,0 +1,201 @@
+"""Fonts found at run time and a glyph cache that renders text masks quickly.
+
+Fonts come from the system (fontconfig / /usr/share/fonts) or, as a last resort, the DejaVu
+copy that matplotlib ships. Nothing is downloaded and no font file lives in the repository.
+
+Text is rendered from per-character masks cached at a few fixed pixel sizes, then resized to
+the box a layout asks for. Rendering a whole string with Pillow for every sample costs about
+a millisecond; pasting cached glyphs costs tens of microseconds, which is what lets crops be
+generated on the fly during training.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+from PIL import Image, ImageDraw, ImageFont
+
+Mask = npt.NDArray[np.uint8]
+FontRole = Literal["plate", "condensed", "sans", "serif", "script", "mono"]
+
+# Families known to carry Latin capitals and digits; the many Noto script fonts do not.
+_LATIN = re.compile(
+    r"^(DejaVu|Liberation|Free(Sans|Serif|Mono)|Lato|B612|BebasNeue|LeagueSpartan|OCRB|"
+    r"OpenSans|NotoSans-|NotoSansMono-|NotoSerif-|NotoSansDisplay-|NotoSerifDisplay-)",
+)
+_SKIP = re.compile(r"(MathTeX|Hairline|Thin|ExtraLight|Light|OCRB[EFLSX]\b)", re.IGNORECASE)
+
+FONT_DIRS = (Path("/usr/share/fonts"), Path("/usr/local/share/fonts"), Path.home() / ".fonts")
+
+
+class FontsNotFoundError(RuntimeError):
+    """No usable Latin font could be found on this machine."""
+
+
+def _system_font_files() -> list[Path]:
+    files: set[Path] = set()
+    fc = shutil.which("fc-list")
+    if fc:
+        try:
+            out = subprocess.run(
+                [fc, "--format", "%{file}\n"], capture_output=True, text=True, timeout=20, check=False
+            ).stdout
+            files.update(Path(line) for line in out.splitlines() if line.strip())
+        except (OSError, subprocess.SubprocessError):
+            pass
+    for d in FONT_DIRS:
+        if d.is_dir():
+            files.update(d.rglob("*.ttf"))
+            files.update(d.rglob("*.otf"))
+    try:
+        import matplotlib  # noqa: PLC0415 - optional fallback only
+
+        mpl = Path(matplotlib.__file__).parent / "mpl-data" / "fonts" / "ttf"
+        files.update(mpl.glob("DejaVu*.ttf"))
+    except ImportError:
+        pass
+    return sorted(p for p in files if p.suffix.lower() in (".ttf", ".otf") and p.is_file())
+
+
+def _roles_for(name: str) -> set[FontRole]:
+    roles: set[FontRole] = set()
+    bold = bool(re.search(r"Bold|Black|Heavy|ExtraBold|SemiBold|Semibold|Medium", name))
+    italic = bool(re.search(r"Italic|Oblique", name))
+    serif = "Serif" in name
+    mono = bool(re.search(r"Mono|OCRB", name))
+    condensed = bool(re.search(r"Condensed|Narrow|Bebas|SemiCondensed", name))
+    if serif:
+        roles.add("script" if italic else "serif")
+    else:
+        roles.add("sans")
+        if not italic and (bold or mono or condensed or "Regular" in name or "OCRB" in name):
+            roles.add("plate")
+        if condensed and not italic:
+            roles.add("condensed")
+    if mono and not italic:
+        roles.add("mono")
+    if italic and not serif and bold:
+        roles.add("script")
+    return roles
+
+
+@dataclass(frozen=True)
+class FontSet:
+    """Font files grouped by the role they can play on a plate or plaque."""
+
+    by_role: dict[FontRole, tuple[Path, ...]]
+
+    def pick(self, rng: np.random.Generator, role: FontRole) -> Path:
+        choices = self.by_role.get(role) or self.by_role["sans"]
+        return choices[int(rng.integers(len(choices)))]
+
+
+@functools.lru_cache(maxsize=1)
+def font_set() -> FontSet:
+    """All usable fonts on this machine; raises FontsNotFoundError with an install hint."""
+    groups: dict[FontRole, list[Path]] = {}
+    for path in _system_font_files():
+        name = path.name
+        if not _LATIN.match(name) or _SKIP.search(name):
+            continue
+        for role in _roles_for(name):
+            groups.setdefault(role, []).append(path)
+    if not groups.get("sans"):
+        raise FontsNotFoundError(
+            "no Latin TrueType/OpenType font found (looked in fc-list, /usr/share/fonts and "
+            "matplotlib); install one, e.g. `apt-get install fonts-dejavu-core fonts-liberation`"
+        )
+    for role in ("plate", "serif", "script", "condensed", "mono"):
+        if not groups.get(role):
+            groups[role] = list(groups["sans"])  # type: ignore[index]
+    return FontSet({k: tuple(v) for k, v in groups.items()})
+
+
+# Glyphs are cached at these pixel sizes; layouts resize the rendered line to their box.
+_SIZES = (24, 48)
+
+
+@dataclass(frozen=True)
+class _Glyph:
+    mask: Mask  # (line height, advance) alpha, baseline-aligned with the other glyphs
+    advance: int
+
+
+@dataclass(frozen=True)
+class _FontMetrics:
+    font: ImageFont.FreeTypeFont
+    height: int
+    cap_top: int
+    baseline: int
+
+
+@functools.lru_cache(maxsize=256)
+def _metrics(path: Path, size: int) -> _FontMetrics:
+    font = ImageFont.truetype(str(path), size)
+    ascent, descent = font.getmetrics()
+    box = font.getbbox("HX08", anchor="ls")
+    cap_top = max(0, ascent + int(box[1]))
+    return _FontMetrics(font, ascent + descent, cap_top, ascent)
+
+
+@functools.lru_cache(maxsize=16384)
+def _glyph(path: Path, size: int, ch: str) -> _Glyph:
+    m = _metrics(path, size)
+    advance = max(1, int(round(m.font.getlength(ch))))
+    pad = size // 4  # italic glyphs overhang their advance
+    img = Image.new("L", (advance + 2 * pad, m.height), 0)
+    ImageDraw.Draw(img).text((pad, m.baseline), ch, font=m.font, fill=255, anchor="ls")
+    return _Glyph(np.asarray(img, dtype=np.uint8), advance)
+
+
+def text_mask(
+    path: Path, text: str, *, small: bool = False, caps_only: bool = True, spacing: float = 0.0
+) -> Mask:
+    """Alpha mask of ``text`` in the font at ``path``, cropped to its ink horizontally and to
+    the cap height vertically (or to ascent..descent when ``caps_only`` is false).
+
+    ``spacing`` adds letter spacing as a fraction of the font size (may be negative).
+    """
+    size = _SIZES[0] if small else _SIZES[1]
+    m = _metrics(path, size)
+    pad = size // 4
+    glyphs = [_glyph(path, size, ch) for ch in text]
+    extra = int(round(spacing * size))
+    total = sum(g.advance for g in glyphs) + extra * max(0, len(glyphs) - 1) + 2 * pad + 2
+    canvas = np.zeros((m.height, max(total, 1)), dtype=np.uint8)
+    x = 0
+    for g in glyphs:
+        w = g.mask.shape[1]
+        region = canvas[:, x : x + w]
+        np.maximum(region, g.mask[:, : region.shape[1]], out=region)
+        x += g.advance + extra
+        x = max(x, 0)
+    if caps_only:
+        canvas = canvas[m.cap_top : m.baseline + 1]
+    cols = np.flatnonzero(canvas.max(axis=0) > 0)
+    if cols.size == 0:
+        return np.zeros((max(canvas.shape[0], 1), 1), dtype=np.uint8)
+    rows = np.flatnonzero(canvas.max(axis=1) > 0) if not caps_only else None
+    out = canvas[:, cols[0] : cols[-1] + 1]
+    if rows is not None:
+        out = out[rows[0] : rows[-1] + 1]
+    return out
+
+
+def fit_mask(mask: Mask, width: int, height: int) -> Mask:
+    """Resize a text mask to exactly (width, height) pixels (stretching as needed)."""
+    width, height = max(1, int(width)), max(1, int(height))
+    if mask.shape[1] == width and mask.shape[0] == height:
+        return mask
+    interp = cv2.INTER_AREA if width < mask.shape[1] else cv2.INTER_LINEAR
+    out: Mask = cv2.resize(mask, (width, height), interpolation=interp)
+    return out

@@ -1,0 +1,99 @@
+"""House-number plaques and numbers painted on walls or doors.
+
+Labels are 1-5 characters: digits, sometimes with a letter suffix (``502B``). Street names
+under the number are decoration, not part of the label.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from edgeocr_convert.synth import draw
+from edgeocr_convert.synth.draw import Colour, Rendered
+from edgeocr_convert.synth.fonts import font_set
+from edgeocr_convert.synth.plates import LETTERS
+
+STREETS = ("Main St", "Oak Avenue", "RUE DE LA PAIX", "Elm Street", "Hauptstrasse", "Rua das Flores",
+           "Church Rd", "Park Lane", "AV. PAULISTA", "Mill Road", "Station Rd", "High Street")
+
+
+def house_text(rng: np.random.Generator) -> str:
+    n = int(rng.choice([1, 2, 3, 4, 5], p=[0.16, 0.3, 0.32, 0.17, 0.05]))
+    first = str(int(rng.integers(1, 10)))
+    text = first + "".join(str(int(d)) for d in rng.integers(0, 10, n - 1))
+    if len(text) < 5 and rng.random() < 0.12:
+        text += LETTERS[int(rng.integers(0, 8))]  # suffixes are usually early letters
+    return text
+
+
+def _material(rng: np.random.Generator, h: int, w: int) -> tuple[np.ndarray, Colour]:
+    """A plaque or wall surface and an ink colour that contrasts with it."""
+    kind = str(rng.choice(["enamel", "metal", "ceramic", "wood", "wall", "door", "dark"],
+                          p=[0.2, 0.15, 0.15, 0.12, 0.18, 0.1, 0.1]))
+    if kind == "enamel":
+        bg = draw.jitter_colour(rng, [(140, 60, 10), (250, 250, 250), (40, 120, 20), (30, 30, 160)][int(rng.integers(4))], 20)
+        img = np.empty((h, w, 3), np.uint8)
+        img[:] = bg
+    elif kind == "metal":
+        base = draw.jitter_colour(rng, [(180, 180, 180), (60, 150, 200), (90, 110, 130)][int(rng.integers(3))], 20)
+        img = draw.vertical_gradient(h, w, draw.jitter_colour(rng, base, 40), base)
+        streaks = cv2.resize(rng.normal(0, 10, (1, w)).astype(np.float32), (w, h))
+        img = draw.add_texture(img, streaks)
+        bg = base
+    elif kind == "ceramic":
+        bg = draw.jitter_colour(rng, (235, 240, 245), 15)
+        img = np.empty((h, w, 3), np.uint8)
+        img[:] = bg
+        border = draw.jitter_colour(rng, (160, 80, 20), 60)
+        cv2.rectangle(img, (3, 3), (w - 4, h - 4), border, max(2, h // 18))
+    elif kind == "wood":
+        bg = draw.jitter_colour(rng, (50, 100, 150), 30)
+        img = np.empty((h, w, 3), np.uint8)
+        img[:] = bg
+        grain = np.sin(np.arange(h, dtype=np.float32)[:, None] * rng.uniform(0.3, 0.9)
+                       + draw.noise_texture(rng, h, w, 40, 4.0)) * 14
+        img = draw.add_texture(img, grain.astype(np.float32))
+    elif kind == "dark":
+        bg = draw.random_colour(rng, 0, 70)
+        img = np.empty((h, w, 3), np.uint8)
+        img[:] = bg
+    else:  # wall or door: textured, numbers painted straight on it
+        bg = draw.random_colour(rng, 60, 250)
+        img = np.empty((h, w, 3), np.uint8)
+        img[:] = bg
+        img = draw.add_texture(img, draw.noise_texture(rng, h, w, 6, 12.0) + draw.noise_texture(rng, h, w, 60, 20.0))
+    ink = draw.contrasting(rng, bg)
+    if kind in ("enamel", "dark") and rng.random() < 0.6:
+        ink = draw.jitter_colour(rng, (245, 245, 245), 10)
+    return img, ink
+
+
+def render_house_number(rng: np.random.Generator) -> Rendered:
+    text = house_text(rng)
+    street = rng.random() < 0.25
+    h = 100 if not street else 130
+    char_w = float(rng.uniform(0.5, 0.85))
+    w = int(h * max(0.9, len(text) * char_w * (0.75 if street else 1.0) + rng.uniform(0.3, 0.7)))
+    img, ink = _material(rng, h, w)
+    f = font_set()
+    role = str(rng.choice(["plate", "sans", "serif", "script", "condensed"], p=[0.25, 0.25, 0.25, 0.15, 0.1]))
+    font = f.pick(rng, role)  # type: ignore[arg-type]
+    top, bottom = int(h * rng.uniform(0.08, 0.18)), int(h * (0.62 if street else rng.uniform(0.82, 0.92)))
+    if text[-1].isalpha() and rng.random() < 0.4:
+        # The suffix letter drawn smaller beside the digits.
+        x0, x1 = draw.paint_text(img, font, text[:-1], (int(w * 0.06), top, int(w * 0.8), bottom), ink,
+                                 squeeze=float(rng.uniform(0.8, 1.2)))
+        mid = top + (bottom - top) // 3
+        draw.paint_text(img, font, text[-1], (x1 + 3, mid, min(w - 3, x1 + 3 + (bottom - mid)), bottom), ink)
+    else:
+        draw.paint_text(img, font, text, (int(w * 0.07), top, int(w * 0.93), bottom), ink,
+                        squeeze=float(rng.uniform(0.8, 1.25)), spacing=float(rng.uniform(0.0, 0.1)))
+    if street:
+        name = STREETS[int(rng.integers(len(STREETS)))]
+        draw.paint_text(img, f.pick(rng, "sans"), name, (int(w * 0.08), int(h * 0.72), int(w * 0.92), int(h * 0.88)),
+                        ink, small=True, caps_only=name.isupper())
+    radius = int(h * rng.uniform(0.0, 0.2))
+    if rng.random() < 0.3:
+        cv2.rectangle(img, (4, 4), (w - 5, h - 5), ink, max(1, h // 30))
+    return Rendered(img, text, draw.rounded_mask(h, w, radius), "house")

@@ -1,0 +1,566 @@
+"""Train the CRNN recognizer with CTC on synthetic crops (optionally mixed with labelled crops).
+
+Batches come from ``edgeocr_convert.synth.crops.make_crop`` in a background process (spawned,
+so the child never inherits TensorFlow's threads) while TensorFlow trains in this one; with
+``workers=0`` they are made inline (tests). A fixed, seeded synthetic validation set gives
+exact-match and CER with greedy CTC decoding every ``eval_every`` steps.
+
+Outputs in ``out``: checkpoint.weights.h5 + state.json (resume), log.csv, curves.png,
+model.h5 (best validation exact match, with the ``edgeocr`` metadata attribute) and
+train_config.json.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import logging
+import multiprocessing as mp
+import queue
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+from edgeocr.core.charset import DEFAULT_CHARSET, cer, ctc_greedy_decode, encode, normalize_text
+from edgeocr.core.geometry import order_corners, warp_quad
+from edgeocr.core.types import KINDS
+
+log = logging.getLogger(__name__)
+
+U8 = npt.NDArray[np.uint8]
+# (rng, kind, height, width) -> (grey uint8 (height, width), label); the synth.crops contract.
+CropFn = Callable[[np.random.Generator, str, int, int], tuple[U8, str]]
+Batch = tuple[npt.NDArray[np.float32], npt.NDArray[np.int32], npt.NDArray[np.int32]]
+
+VAL_SEED = 20261123
+
+
+class TrainDataError(Exception):
+    """Unusable training input; the message starts with the offending path."""
+
+
+@dataclass
+class RecognizerTrainConfig:
+    out: Path
+    steps: int = 20000
+    batch: int = 64
+    head: str = "conv"
+    height: int = 32
+    width: int = 128
+    width_mult: float = 1.0
+    charset: str = DEFAULT_CHARSET
+    seed: int = 0
+    lr: float = 1e-3
+    warmup: int = 300
+    clipnorm: float = 5.0
+    plate_fraction: float = 0.8
+    data: Path | None = None
+    data_fraction: float = 0.5
+    eval_every: int = 500
+    checkpoint_every: int = 500
+    val_size: int = 1000
+    max_label: int = 16
+    workers: int = 1
+    pool_size: int = 20000
+    min_fill: int = 512
+    augment: bool = True
+    progress: bool = True
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["out"] = str(self.out)
+        d["data"] = str(self.data) if self.data else None
+        return d
+
+
+# ---------------------------------------------------------------------------------------------
+# Data
+
+
+def default_crop_fn() -> CropFn:
+    from edgeocr_convert.synth.crops import make_crop
+
+    fn: CropFn = make_crop  # type: ignore[assignment]
+    return fn
+
+
+def augment(rng: np.random.Generator, img: U8) -> U8:
+    """Light photometric augmentation on top of the already degraded crops: contrast and
+    brightness, occasional inversion (light-on-dark plates), a small erased patch."""
+    x = img.astype(np.float32)
+    if rng.random() < 0.8:
+        mean = float(x.mean())
+        x = (x - mean) * rng.uniform(0.6, 1.3) + mean + rng.uniform(-35, 35)
+    if rng.random() < 0.15:
+        x = 255.0 - x
+    if rng.random() < 0.3:
+        h, w = img.shape
+        # Small enough (at most ~ half a character) that the label stays readable.
+        eh = int(rng.integers(max(1, h // 6), max(2, h // 2)))
+        ew = int(rng.integers(1, max(2, w // 24)))
+        y0 = int(rng.integers(0, h - eh + 1))
+        x0 = int(rng.integers(0, w - ew + 1))
+        x[y0 : y0 + eh, x0 : x0 + ew] = rng.uniform(0, 255)
+    if rng.random() < 0.3:
+        x = x + rng.normal(0, rng.uniform(2, 8), x.shape)
+    return np.clip(x, 0, 255).astype(np.uint8)
+
+
+def to_grey_stretched(image: npt.NDArray[Any], height: int, width: int) -> U8:
+    """Grey uint8 (height, width): the whole image stretched (CONTRACTS input convention)."""
+    img = image
+    if img.dtype == np.uint16:
+        img = (img >> 8).astype(np.uint8)
+    if img.ndim == 3:
+        code = cv2.COLOR_BGRA2GRAY if img.shape[2] == 4 else cv2.COLOR_BGR2GRAY
+        img = cv2.cvtColor(img, code)
+    interp = cv2.INTER_AREA if img.shape[1] > width else cv2.INTER_LINEAR
+    out: U8 = cv2.resize(img, (width, height), interpolation=interp)
+    return out
+
+
+@dataclass
+class LabelledCrops:
+    images: U8  # (N, H, W) grey
+    texts: list[str]
+
+
+def load_labelled_crops(csv_path: Path, height: int, width: int, charset: str) -> LabelledCrops:
+    """Read a labels.csv (``image,kind,text[,x1,y1,...,x4,y4]``, paths relative to the CSV).
+
+    Rows with corners are warped flat from them; rows without are whole crops, stretched.
+    Text is normalised to A-Z0-9; rows left empty are skipped. Raises TrainDataError.
+    """
+    if not csv_path.is_file():
+        raise TrainDataError(f"{csv_path}: no such file")
+    corner_keys = [f"{a}{i}" for i in range(1, 5) for a in ("x", "y")]
+    images: list[U8] = []
+    texts: list[str] = []
+    with csv_path.open(newline="", encoding="utf-8") as f:
+        reader = csv.DictReader(f)
+        missing = {"image", "text"} - set(reader.fieldnames or [])
+        if missing:
+            raise TrainDataError(f"{csv_path}: missing column(s) {', '.join(sorted(missing))}")
+        for line, row in enumerate(reader, start=2):
+            kind = (row.get("kind") or "plate").strip()
+            if kind not in KINDS:
+                raise TrainDataError(f"{csv_path}:{line}: unknown kind {kind!r}")
+            text = normalize_text(row.get("text") or "")
+            if not text or any(c not in charset for c in text):
+                continue
+            path = csv_path.parent / (row.get("image") or "")
+            image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+            if image is None:
+                raise TrainDataError(f"{path}: cannot read image (line {line} of {csv_path})")
+            if all(row.get(k) not in (None, "") for k in corner_keys):
+                try:
+                    pts = [(float(row[f"x{i}"]), float(row[f"y{i}"])) for i in range(1, 5)]
+                except ValueError as exc:
+                    raise TrainDataError(f"{csv_path}:{line}: bad corner value: {exc}") from exc
+                image = warp_quad(image, order_corners(pts), width, height, margin=(0.04, 0.08))
+            images.append(to_grey_stretched(image, height, width))
+            texts.append(text)
+    if not images:
+        raise TrainDataError(f"{csv_path}: no usable rows (text in {charset!r})")
+    return LabelledCrops(np.stack(images), texts)
+
+
+@dataclass
+class BatchSpec:
+    batch: int
+    height: int
+    width: int
+    charset: str
+    max_label: int
+    plate_fraction: float
+    augment: bool
+    real_fraction: float = 0.0
+
+
+def synth_sample(
+    rng: np.random.Generator, crop_fn: CropFn, spec: BatchSpec
+) -> tuple[U8, str]:
+    """One synthetic crop whose label fits the charset and ``max_label`` (redrawn otherwise)."""
+    for _ in range(20):
+        kind = "plate" if rng.random() < spec.plate_fraction else "house_number"
+        img, text = crop_fn(rng, kind, spec.height, spec.width)
+        text = normalize_text(text)
+        if 0 < len(text) <= spec.max_label and all(c in spec.charset for c in text):
+            return img, text
+    raise RuntimeError("make_crop kept returning labels outside the charset or too long")
+
+
+def encode_batch(
+    rng: np.random.Generator, images: list[U8], texts: list[str], spec: BatchSpec
+) -> Batch:
+    """(x float32 (B,H,W,1) in [0,1], labels int32 (B, max_label) 0-padded, lengths int32 (B,)),
+    augmenting each image afresh when ``spec.augment``."""
+    n = len(images)
+    x = np.empty((n, spec.height, spec.width, 1), np.float32)
+    labels = np.zeros((n, spec.max_label), np.int32)
+    lengths = np.zeros((n,), np.int32)
+    for i, (img, text) in enumerate(zip(images, texts, strict=True)):
+        x[i, :, :, 0] = (augment(rng, img) if spec.augment else img).astype(np.float32) / 255.0
+        codes = encode(text[: spec.max_label], spec.charset)
+        labels[i, : len(codes)] = codes
+        lengths[i] = len(codes)
+    return x, labels, lengths
+
+
+def _worker(out_q: Any, seed: int, spec: BatchSpec, stop: Any, chunk: int = 16) -> None:
+    crop_fn = default_crop_fn()
+    rng = np.random.default_rng(seed)
+    while not stop.is_set():
+        samples = [synth_sample(rng, crop_fn, spec) for _ in range(chunk)]
+        while not stop.is_set():
+            try:
+                out_q.put(samples, timeout=0.5)
+                break
+            except queue.Full:
+                continue
+
+
+class BatchSource:
+    """Training batches: synthetic crops (+ a ``real_fraction`` of labelled crops).
+
+    With ``workers`` > 0, spawned processes render crops into a replay pool of ``pool_size``
+    (oldest replaced first) and each batch samples the pool with fresh augmentation, so a
+    renderer slower than the train step does not stall training: it only lowers how many
+    times each crop is reused. With ``workers=0`` every batch is rendered inline (tests).
+    """
+
+    def __init__(
+        self,
+        spec: BatchSpec,
+        seed: int,
+        workers: int = 1,
+        real: LabelledCrops | None = None,
+        crop_fn: CropFn | None = None,
+        pool_size: int = 20000,
+        min_fill: int = 1024,
+    ) -> None:
+        self.spec = spec
+        self.real = real
+        self._procs: list[Any] = []
+        self._rng = np.random.default_rng(seed)
+        self._crop_fn = crop_fn
+        self._pool = np.zeros((pool_size, spec.height, spec.width), np.uint8)
+        self._texts: list[str] = [""] * pool_size
+        self.filled = 0
+        self.rendered = 0
+        self._min_fill = min(min_fill, pool_size)
+        if workers > 0:
+            ctx = mp.get_context("spawn")
+            self._q = ctx.Queue(maxsize=64)
+            self._stop = ctx.Event()
+            for s in np.random.SeedSequence(seed).spawn(workers):
+                p = ctx.Process(target=_worker,
+                                args=(self._q, int(s.generate_state(1)[0]), spec, self._stop),
+                                daemon=True)
+                p.start()
+                self._procs.append(p)
+        elif self._crop_fn is None:
+            self._crop_fn = default_crop_fn()
+
+    def _add(self, samples: list[tuple[U8, str]]) -> None:
+        size = len(self._texts)
+        for img, text in samples:
+            slot = self.rendered % size
+            self._pool[slot] = img
+            self._texts[slot] = text
+            self.rendered += 1
+        self.filled = min(self.rendered, size)
+
+    def _drain(self, block: bool) -> None:
+        while True:
+            try:
+                self._add(self._q.get(timeout=5.0) if block else self._q.get_nowait())
+                block = False
+            except queue.Empty:
+                if block and not any(p.is_alive() for p in self._procs):
+                    codes = [p.exitcode for p in self._procs]
+                    raise RuntimeError(f"crop workers died (exit codes {codes})") from None
+                if not block:
+                    return
+
+    def next(self) -> Batch:
+        spec, rng = self.spec, self._rng
+        n_real = round(spec.batch * spec.real_fraction) if self.real is not None else 0
+        images: list[U8] = []
+        texts: list[str] = []
+        if self.real is not None:
+            for j in rng.integers(len(self.real.texts), size=n_real):
+                images.append(self.real.images[j])
+                texts.append(self.real.texts[j])
+        n_synth = spec.batch - n_real
+        if not self._procs:
+            if self._crop_fn is None:
+                raise RuntimeError("BatchSource has neither workers nor a crop function")
+            for _ in range(n_synth):
+                img, text = synth_sample(rng, self._crop_fn, spec)
+                images.append(img)
+                texts.append(text)
+        else:
+            self._drain(block=False)
+            while self.filled < self._min_fill:
+                self._drain(block=True)
+            for j in rng.integers(self.filled, size=n_synth):
+                images.append(self._pool[j])
+                texts.append(self._texts[j])
+        return encode_batch(rng, images, texts, spec)
+
+    def close(self) -> None:
+        if not self._procs:
+            return
+        self._stop.set()
+        # Drain so workers blocked on a full queue can see the stop flag and exit.
+        deadline = time.monotonic() + 5
+        while any(p.is_alive() for p in self._procs) and time.monotonic() < deadline:
+            with contextlib.suppress(queue.Empty):
+                self._q.get(timeout=0.1)
+        for p in self._procs:
+            if p.is_alive():
+                p.terminate()
+            p.join(timeout=2)
+        self._procs = []
+
+    def __enter__(self) -> BatchSource:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def make_val_set(
+    n: int, spec: BatchSpec, crop_fn: CropFn, seed: int = VAL_SEED
+) -> tuple[npt.NDArray[np.float32], list[str]]:
+    """A fixed synthetic validation set (no extra augmentation): (x (N,H,W,1), texts)."""
+    rng = np.random.default_rng(seed)
+    x = np.empty((n, spec.height, spec.width, 1), np.float32)
+    texts: list[str] = []
+    for i in range(n):
+        img, text = synth_sample(rng, crop_fn, spec)
+        x[i, :, :, 0] = img.astype(np.float32) / 255.0
+        texts.append(text)
+    return x, texts
+
+
+def cached_val_set(
+    out: Path, cfg: RecognizerTrainConfig, spec: BatchSpec, crop_fn: CropFn
+) -> tuple[npt.NDArray[np.float32], list[str]]:
+    """The validation set, rendered once per run folder and kept in ``out/val_set.npz``
+    (rendering 1000 crops takes tens of seconds; a resume reuses them)."""
+    path = out / "val_set.npz"
+    key = f"{VAL_SEED}:{cfg.val_size}:{cfg.height}x{cfg.width}:{cfg.plate_fraction}:{cfg.charset}"
+    if path.is_file():
+        with np.load(path) as z:
+            if str(z["key"]) == key:
+                return z["x"].astype(np.float32) / 255.0, [str(t) for t in z["texts"]]
+    x, texts = make_val_set(cfg.val_size, spec, crop_fn)
+    tmp = out / "val_set.tmp.npz"
+    np.savez_compressed(tmp, key=key, x=np.round(x * 255).astype(np.uint8),
+                        texts=np.array(texts, dtype=str))
+    tmp.replace(path)
+    return x, texts
+
+
+def decode_batch(probs: npt.NDArray[np.floating], charset: str) -> list[str]:
+    return [ctc_greedy_decode(p, charset)[0] for p in probs]
+
+
+def score(preds: list[str], truths: list[str]) -> tuple[float, float]:
+    """(exact-match rate, mean CER)."""
+    if not truths:
+        return 0.0, 0.0
+    exact = sum(p == t for p, t in zip(preds, truths, strict=True)) / len(truths)
+    mean_cer = float(np.mean([cer(p, t) for p, t in zip(preds, truths, strict=True)]))
+    return exact, mean_cer
+
+
+# ---------------------------------------------------------------------------------------------
+# Training
+
+
+def model_metadata(cfg: RecognizerTrainConfig, extra: dict[str, Any]) -> dict[str, Any]:
+    """The ``edgeocr`` attribute of model.h5 (CONTRACTS "Keras model metadata")."""
+    return {
+        "role": "recognizer",
+        "input": {"height": cfg.height, "width": cfg.width, "channels": 1, "colour": "grey",
+                  "range": [0.0, 1.0]},
+        "charset": cfg.charset,
+        "blank": 0,
+        "head": cfg.head,
+        "width_mult": cfg.width_mult,
+        **extra,
+    }
+
+
+def save_h5(model: Any, path: Path) -> None:
+    """``model.save`` to .h5 (what the converter reads), without Keras' "legacy format" nag."""
+    absl_log = logging.getLogger("absl")
+    level = absl_log.level
+    absl_log.setLevel(logging.ERROR)
+    try:
+        model.save(path)
+    finally:
+        absl_log.setLevel(level)
+
+
+def _optimizer(cfg: RecognizerTrainConfig) -> Any:
+    import keras
+
+    warm = max(1, min(cfg.warmup, cfg.steps // 10))
+    schedule = keras.optimizers.schedules.CosineDecay(
+        initial_learning_rate=cfg.lr * 0.05,
+        decay_steps=max(1, cfg.steps - warm),
+        alpha=0.02,
+        warmup_target=cfg.lr,
+        warmup_steps=warm,
+    )
+    return keras.optimizers.Adam(schedule, global_clipnorm=cfg.clipnorm)
+
+
+def train_recognizer(
+    cfg: RecognizerTrainConfig, resume: bool = False, crop_fn: CropFn | None = None
+) -> dict[str, Any]:
+    """Train (or resume) into ``cfg.out``; returns a summary dict (also the last state.json).
+
+    ``crop_fn`` replaces ``make_crop`` (inline batches only, i.e. ``workers=0``).
+    Raises TrainDataError / CheckpointError for unusable inputs.
+    """
+    import keras
+    import tensorflow as tf
+
+    from edgeocr_convert.models.recognizer import build_recognizer
+    from edgeocr_convert.training import (
+        CsvLog,
+        StepTimer,
+        load_checkpoint,
+        plot_curves,
+        progress,
+        save_checkpoint,
+        stop_on_signal,
+        write_json,
+        write_model_metadata,
+    )
+
+    if crop_fn is not None and cfg.workers > 0:
+        raise ValueError("a custom crop_fn needs workers=0 (workers import make_crop themselves)")
+    out = cfg.out
+    out.mkdir(parents=True, exist_ok=True)
+    keras.utils.set_random_seed(cfg.seed)
+    real = load_labelled_crops(cfg.data, cfg.height, cfg.width, cfg.charset) if cfg.data else None
+    if real is not None:
+        log.info("fine-tuning data: %d crops from %s", len(real.texts), cfg.data)
+
+    model = build_recognizer(cfg.height, cfg.width, cfg.charset, cfg.head, cfg.width_mult)  # type: ignore[arg-type]
+    train_model = keras.Model(model.inputs, model.get_layer("logits").output)
+    optimizer = _optimizer(cfg)
+    step, best_exact = 0, -1.0
+    if resume:
+        state = load_checkpoint(out, model, optimizer)
+        step, best_exact = int(state["step"]), float(state.get("best_exact", -1.0))
+        log.info("resumed %s at step %d", out, step)
+    else:
+        optimizer.build(model.trainable_variables)
+    write_json(out / "train_config.json", cfg.to_json())
+
+    spec = BatchSpec(cfg.batch, cfg.height, cfg.width, cfg.charset, cfg.max_label,
+                     cfg.plate_fraction, cfg.augment,
+                     cfg.data_fraction if real is not None else 0.0)
+    variables = model.trainable_variables
+
+    @tf.function(reduce_retracing=True)
+    def train_step(x: tf.Tensor, y: tf.Tensor, y_len: tf.Tensor) -> tf.Tensor:
+        with tf.GradientTape() as tape:
+            logits = train_model(x, training=True)
+            out_len = tf.fill([tf.shape(logits)[0]], tf.shape(logits)[1])
+            loss = tf.reduce_mean(keras.ops.ctc_loss(y, logits, y_len, out_len, mask_index=0))
+        grads = tape.gradient(loss, variables)
+        optimizer.apply_gradients(zip(grads, variables, strict=True))
+        return loss
+
+    @tf.function(reduce_retracing=True)
+    def forward(x: tf.Tensor) -> tf.Tensor:
+        return model(x, training=False)
+
+    def evaluate() -> tuple[float, float]:
+        probs = np.concatenate(
+            [forward(val_x[i : i + 250]).numpy() for i in range(0, len(val_x), 250)]
+        ) if len(val_x) else np.zeros((0,))
+        return score(decode_batch(probs, cfg.charset), val_texts)
+
+    fields = ["loss", "lr", "ms_per_step", "data_wait_ms", "rendered", "val_exact", "val_cer"]
+    csv_log = CsvLog(out / "log.csv", fields, resume_step=step if resume else None)
+    timer = StepTimer()
+    window: list[float] = []
+    wait_s = 0.0
+    val_exact: float | None = None
+    val_cer: float | None = None
+    interrupted = False
+
+    def state() -> dict[str, Any]:
+        return {"step": step, "best_exact": best_exact, "val_exact": val_exact,
+                "val_cer": val_cer, "ms_per_step": timer.ms_per_step, "interrupted": interrupted,
+                "config": cfg.to_json()}
+
+    def checkpoint() -> None:
+        save_checkpoint(out, model, optimizer, state())
+        plot_curves(out / "log.csv", out / "curves.png", ("loss",), ("val_exact", "val_cer"),
+                    title=f"recognizer ({cfg.head}) {out.name}")
+
+    data_seed = cfg.seed * 1_000_003 + step  # a resumed run draws fresh batches
+    workers = cfg.workers if crop_fn is None else 0
+    bar = progress(cfg.steps, step, "recognizer", enabled=cfg.progress)
+    try:
+        # Workers start first so the pool fills while this process renders the val set.
+        source = BatchSource(spec, data_seed, workers, real, crop_fn, cfg.pool_size, cfg.min_fill)
+        with source, stop_on_signal() as stop:
+            val_x, val_texts = cached_val_set(out, cfg, spec, crop_fn or default_crop_fn())
+            while step < cfg.steps and not stop:
+                t0 = time.perf_counter()
+                x, y, y_len = source.next()
+                wait_s += time.perf_counter() - t0
+                timer.start()
+                loss = float(train_step(x, y, y_len))
+                timer.stop()
+                step += 1
+                window.append(loss)
+                bar.update(1)
+                evaluated = step % cfg.eval_every == 0 or step == cfg.steps
+                if evaluated:
+                    val_exact, val_cer = evaluate()
+                    if val_exact > best_exact:
+                        best_exact = val_exact
+                        save_h5(model, out / "model.h5")
+                        write_model_metadata(out / "model.h5", model_metadata(
+                            cfg, {"step": step, "val_exact": val_exact, "val_cer": val_cer}))
+                if step % 10 == 0 or evaluated or step == cfg.steps:
+                    lr = float(optimizer.learning_rate)
+                    csv_log.write(step, loss=float(np.mean(window)), lr=lr,
+                                  ms_per_step=timer.ms_per_step,
+                                  data_wait_ms=1000 * wait_s / max(1, len(window)),
+                                  rendered=source.rendered,
+                                  val_exact=val_exact if evaluated else None,
+                                  val_cer=val_cer if evaluated else None)
+                    bar.set_postfix(loss=f"{np.mean(window):.3f}", val=f"{val_exact or 0:.3f}",
+                                    ms=f"{timer.ms_per_step or 0:.0f}")
+                    window, wait_s = [], 0.0
+                if step % cfg.checkpoint_every == 0 or step == cfg.steps:
+                    checkpoint()
+            if stop:
+                interrupted = True
+                checkpoint()
+                log.warning("interrupted at step %d; checkpoint saved to %s", step, out)
+    finally:
+        bar.close()
+    summary = state()
+    write_json(out / "summary.json", summary)
+    return summary

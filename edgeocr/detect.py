@@ -1,0 +1,183 @@
+"""Detector stage: an image -> plates and house numbers as :class:`Detection`.
+
+The image is letterboxed into the model input with :func:`edgeocr.core.letterbox.letterbox`
+(aspect kept, centred, black bars; the detector trainer uses the same function), the
+int8 SSD-lite runs once, and its per-anchor class scores, box offsets and corner offsets
+are decoded with the anchor layout from the sidecar, thresholded, suppressed class by
+class and mapped back to pixels of the given image.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+from edgeocr.core.anchors import decode, generate_anchors, nms
+from edgeocr.core.charset import softmax
+from edgeocr.core.geometry import order_corners
+from edgeocr.core.letterbox import letterbox
+from edgeocr.core.sidecar import SidecarError
+from edgeocr.core.types import Delegate, Detection, Image
+from edgeocr.runtime import TFLiteModel, load_model
+
+MODELS_DIR = Path(__file__).resolve().parent / "models"
+DEFAULT_MODEL = MODELS_DIR / "detector.tflite"
+ROLES = ("classes", "boxes", "corners")
+MAX_CANDIDATES = 300
+"""Best-scoring (anchor, class) pairs kept before NMS; bounds the NMS cost on noisy frames."""
+
+
+def _as_colour(image: npt.NDArray[Any], channels: int, rgb: bool) -> Image:
+    """8-bit image in the model's colour order: grey/BGR/BGRA, uint8 or uint16 in."""
+    img: npt.NDArray[Any] = image
+    if img.dtype == np.uint16:
+        img = (img >> 8).astype(np.uint8)
+    elif img.dtype != np.uint8:
+        raise ValueError(f"image must be uint8 or uint16, got {img.dtype}")
+    if img.ndim == 3 and img.shape[2] == 1:
+        img = img[:, :, 0]
+    if img.ndim == 2:
+        code = None if channels == 1 else cv2.COLOR_GRAY2RGB
+    elif img.ndim != 3 or img.shape[2] not in (3, 4):
+        raise ValueError(f"image must be grey, BGR or BGRA, got shape {img.shape}")
+    elif channels == 1:
+        code = cv2.COLOR_BGR2GRAY if img.shape[2] == 3 else cv2.COLOR_BGRA2GRAY
+    elif rgb:
+        code = cv2.COLOR_BGR2RGB if img.shape[2] == 3 else cv2.COLOR_BGRA2RGB
+    else:
+        code = None if img.shape[2] == 3 else cv2.COLOR_BGRA2BGR
+    out: npt.NDArray[Any] = img if code is None else cv2.cvtColor(img, code)
+    return out.astype(np.uint8, copy=False)
+
+
+class Detector:
+    """Finds plates and house numbers with an int8 SSD-lite described by its sidecar."""
+
+    def __init__(self, model: Path | None = None, delegate: Delegate = "cpu", threads: int = 0,
+                 score_threshold: float = 0.5, iou_threshold: float = 0.45,
+                 max_detections: int = 50) -> None:
+        path = Path(model) if model is not None else DEFAULT_MODEL
+        if model is None and not path.is_file():
+            raise SidecarError(
+                f"{path}: the shipped detector model is missing; reinstall edgeocr or pass "
+                "a model path (--detector / models.detector)"
+            )
+        self.model: TFLiteModel = load_model(path, "detector", delegate, threads)
+        sc = self.model.sidecar
+        if sc.detector is None:
+            raise SidecarError(f"{path}: sidecar has no 'detector' section")
+        spec = sc.detector
+        self.path = path
+        self.class_names = spec.class_names
+        self.output_is_logits = spec.output_is_logits
+        self.score_threshold = score_threshold
+        self.iou_threshold = iou_threshold
+        self.max_detections = max_detections
+        self._h, self._w, self._c = sc.input.height, sc.input.width, sc.input.channels
+        self._rgb = sc.input.colour == "rgb"
+        lo, hi = sc.input.range
+        self._lo, self._span = float(lo), (float(hi) - float(lo)) / 255.0
+        if (spec.anchors.input_height, spec.anchors.input_width) != (self._h, self._w):
+            raise SidecarError(
+                f"{path}: anchors are for {spec.anchors.input_width}x"
+                f"{spec.anchors.input_height} but the input is {self._w}x{self._h}"
+            )
+        self.anchors = generate_anchors(spec.anchors)
+        self.variances = spec.anchors.variances
+        self._names = self._output_roles(path, spec.outputs)
+        n = len(self.anchors)
+        want = {"classes": 1 + len(self.class_names), "boxes": 4, "corners": 8}
+        for role, name in self._names.items():
+            shape = self.model.output_shape(name)
+            if shape != (1, n, want[role]):
+                raise SidecarError(
+                    f"{path}: output {name!r} ({role}) has shape {shape}, expected "
+                    f"{(1, n, want[role])} for {n} anchors"
+                )
+        self._float = np.empty((1, self._h, self._w, self._c), np.float32)
+
+    def _output_roles(self, path: Path, declared: dict[str, str]) -> dict[str, str]:
+        """role -> output name, from the sidecar's name->role map, names, or last dims."""
+        names = self.model.output_names
+        roles = {role: name for name, role in declared.items() if name in names}
+        for role in ROLES:
+            if role not in roles and role in names:
+                roles[role] = role
+        dims = {"classes": 1 + len(self.class_names), "boxes": 4, "corners": 8}
+        for role in ROLES:
+            if role in roles:
+                continue
+            hits = [n for n in names if self.model.output_shape(n)[-1] == dims[role]
+                    and n not in roles.values()]
+            if len(hits) != 1 or list(dims.values()).count(dims[role]) != 1:
+                raise SidecarError(
+                    f"{path}: cannot tell which output holds the {role}; name the outputs "
+                    f"'classes', 'boxes', 'corners' or map them in detector.outputs"
+                )
+            roles[role] = hits[0]
+        return roles
+
+    @property
+    def input_size(self) -> tuple[int, int]:
+        """(width, height) of the network input."""
+        return self._w, self._h
+
+    def detect(self, image: npt.NDArray[Any]) -> list[Detection]:
+        """Detections in pixels of ``image`` (grey, BGR or BGRA; uint8 or uint16), best first."""
+        if not isinstance(image, np.ndarray) or image.size == 0 or image.ndim not in (2, 3):
+            raise ValueError("image is empty or not an image array")
+        img = _as_colour(image, self._c, self._rgb)
+        canvas, scale, pad = letterbox(img, self._h, self._w)
+        x = self._float
+        np.multiply(canvas.reshape(x.shape), self._span, out=x, dtype=np.float32)
+        x += self._lo
+        out = self.model.invoke(x)
+        h, w = image.shape[:2]
+        return self.decode(out[self._names["classes"]][0], out[self._names["boxes"]][0],
+                           out[self._names["corners"]][0], scale, pad, (w, h))
+
+    def decode(self, classes: npt.NDArray[np.float32], box_off: npt.NDArray[np.float32],
+               corner_off: npt.NDArray[np.float32], scale: float, pad: tuple[int, int],
+               image_size: tuple[int, int]) -> list[Detection]:
+        """Raw (N, 1+C) class scores, (N, 4) and (N, 8) offsets -> detections.
+
+        The image sat in the input as ``input = image * scale + pad`` (see ``letterbox``);
+        ``image_size`` is its (width, height).
+        """
+        scores = softmax(classes) if self.output_is_logits else classes
+        fg = scores[:, 1:]
+        anchor_idx, cls_idx = np.nonzero(fg >= self.score_threshold)
+        if anchor_idx.size == 0:
+            return []
+        cand = fg[anchor_idx, cls_idx]
+        if cand.size > MAX_CANDIDATES:
+            top = np.argpartition(-cand, MAX_CANDIDATES)[:MAX_CANDIDATES]
+            anchor_idx, cls_idx, cand = anchor_idx[top], cls_idx[top], cand[top]
+        boxes, corners = decode(box_off[anchor_idx], corner_off[anchor_idx],
+                                self.anchors[anchor_idx], self.variances)
+        # normalised input coords -> pixels of the image
+        sx, sy = self._w / scale, self._h / scale
+        ox, oy = pad[0] / scale, pad[1] / scale
+        px_boxes = boxes.astype(np.float64) * (sx, sy, sx, sy) - (ox, oy, ox, oy)
+        px_corners = corners.astype(np.float64).reshape(-1, 4, 2) * (sx, sy) - (ox, oy)
+        # Class-wise NMS in one call: shifting each class far apart makes cross-class
+        # overlaps zero.
+        span = float(max(image_size)) * 4 + 1.0
+        shifted = px_boxes + (cls_idx[:, None] * span)
+        keep = nms(shifted, cand, self.iou_threshold, self.max_detections)
+        width, height = image_size
+        result: list[Detection] = []
+        for i in keep:
+            x1, y1, x2, y2 = np.clip(px_boxes[i], 0, (width, height, width, height)).tolist()
+            if x2 - x1 < 1 or y2 - y1 < 1:
+                continue
+            quad = np.clip(px_corners[i], 0, (width, height))
+            result.append(Detection(
+                kind=self.class_names[int(cls_idx[i])], score=float(cand[i]),
+                box=(x1, y1, x2, y2), corners=order_corners(quad),
+            ))
+        return result

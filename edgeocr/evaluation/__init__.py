@@ -1,0 +1,1 @@
+"""Accuracy evaluation on labelled sets (the labels.csv format): metrics, samples, reports."""

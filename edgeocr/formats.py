@@ -1,0 +1,138 @@
+"""Format packs: check a read against known plate / house-number layouts and fix
+look-alike characters where a layout demands a letter or a digit.
+
+A pack is a list of fixed-length templates over ``L`` (letter), ``D`` (digit) and ``A``
+(either). A read matches a template when it has the template's length and every character
+fits its position, allowing *fixes*: a digit where a letter is demanded (or the reverse) is
+swapped for its look-alike (O/0, I/1, B/8, S/5, Z/2, G/6). Each pack reports the fewest
+fixes it needs; :func:`apply_formats` takes the pack with the fewest among the enabled ones
+(ties: the order given). A read that fits none is kept unchanged with ``format=None``.
+
+``us`` is deliberately loose (2-8 letters or digits, no positional rules), so it never
+fixes anything: it only says "plausible US plate". Note that with ``us`` enabled, any
+2-8 character plate read fits it with zero fixes, so the other plate packs can only win
+ties; enable ``eu`` / ``br`` without ``us`` to get their fixes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from itertools import product
+
+from edgeocr.core.types import Read
+
+TO_DIGIT = {"O": "0", "I": "1", "B": "8", "S": "5", "Z": "2", "G": "6"}
+TO_LETTER = {d: ch for ch, d in TO_DIGIT.items()}
+MAX_FIXES = 2
+"""A read needing more swaps than this is another layout, not a misread of this one."""
+
+DEFAULT_PACKS: tuple[str, ...] = ("us", "eu", "br", "house_number")
+
+
+@dataclass(frozen=True)
+class FormattedRead:
+    """A read after format checking; ``format`` is the matching pack or None."""
+
+    read: Read
+    format: str | None
+
+
+@dataclass(frozen=True)
+class Pack:
+    name: str
+    kind: str
+    templates: tuple[str, ...]
+    """Preferred templates first: among equal fix counts the earliest wins."""
+    fixable: bool = True
+
+
+def _de_templates() -> list[str]:
+    # district 1-3 letters, 1-2 letters, 1-4 digits, at most 8 characters
+    out = []
+    for a, b, c in product((1, 2, 3), (1, 2), (4, 3, 2, 1)):
+        if a + b + c <= 8:
+            out.append("L" * (a + b) + "D" * c)
+    return list(dict.fromkeys(out))
+
+
+_EU_TEMPLATES: tuple[str, ...] = tuple(dict.fromkeys([
+    "LLDDDLL",  # FR SIV, IT, SK (BA268IM), AB123CD
+    "DDDDLLL",  # ES 1234BCD
+    "LLLDDDD", "LLDDDDD", "LLDDDDL", "LLDDDLL", "LLLDDLL", "LLLDLDD",  # PL (WSQ3021)
+    "DLDDDDD",  # CZ 1A23456
+    "LLDDDD", "DDDDLL", "DDLLDD", "LLDDLL", "LLLLDD", "DDLLLL",  # NL sidecodes
+    "DDLLLD", "DLLLDD", "LLDDDL", "LDDDLL", "LLLDDL", "LDDLLL", "DLLDDD", "DDDLLD",
+    *_de_templates(),  # DE
+]))
+
+PACKS: dict[str, Pack] = {
+    "us": Pack("us", "plate", tuple("A" * n for n in range(2, 9)), fixable=False),
+    "eu": Pack("eu", "plate", _EU_TEMPLATES),
+    "br": Pack("br", "plate", ("LLLDDDD", "LLLDLDD")),  # old grey, Mercosul
+    "house_number": Pack(
+        "house_number", "house_number",
+        ("D", "DD", "DDD", "DDDD", "DL", "DDL", "DDDL", "DDDDL"),
+    ),
+}
+
+
+def _fit(text: str, template: str, fixable: bool) -> tuple[int, str] | None:
+    """(number of fixes, fixed text) when ``text`` fits ``template``, else None."""
+    if len(text) != len(template):
+        return None
+    fixes = 0
+    out = []
+    for ch, want in zip(text, template, strict=True):
+        if want == "A" or (want == "L" and ch.isalpha()) or (want == "D" and ch.isdigit()):
+            out.append(ch)
+            continue
+        swap = (TO_LETTER if want == "L" else TO_DIGIT).get(ch)
+        if swap is None or not fixable:
+            return None
+        fixes += 1
+        out.append(swap)
+    return fixes, "".join(out)
+
+
+def match_pack(text: str, pack: Pack) -> tuple[int, str] | None:
+    """The fewest-fix fit of ``text`` to any template of ``pack`` (None: no fit)."""
+    best: tuple[int, str] | None = None
+    for template in pack.templates:
+        fit = _fit(text, template, pack.fixable)
+        if fit is not None and fit[0] <= MAX_FIXES and (best is None or fit[0] < best[0]):
+            best = fit
+            if fit[0] == 0:
+                break
+    return best
+
+
+def check_packs(packs: Sequence[str]) -> None:
+    unknown = [p for p in packs if p not in PACKS]
+    if unknown:
+        raise ValueError(
+            f"unknown format pack(s) {', '.join(unknown)} (known: {', '.join(PACKS)})"
+        )
+
+
+def apply_formats(read: Read, kind: str, packs: Sequence[str]) -> FormattedRead:
+    """Fit ``read`` to the enabled ``packs`` that apply to ``kind``.
+
+    A fixed character keeps its confidence: the model was sure of the shape, the layout
+    only says which of two look-alikes it is.
+    """
+    check_packs(packs)
+    best: tuple[int, str, str] | None = None
+    for name in packs:
+        pack = PACKS[name]
+        if pack.kind != kind:
+            continue
+        fit = match_pack(read.text, pack)
+        if fit is not None and (best is None or fit[0] < best[0]):
+            best = (fit[0], fit[1], name)
+    if best is None:
+        return FormattedRead(read, None)
+    _, text, name = best
+    if text == read.text:
+        return FormattedRead(read, name)
+    return FormattedRead(Read(text, read.char_confidences, read.kind), name)

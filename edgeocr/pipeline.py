@@ -1,0 +1,106 @@
+"""One frame through detect -> rectify -> recognize -> formats, with per-stage timings."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import cv2
+import numpy.typing as npt
+
+from edgeocr.core.types import Detection, Image, Quad, Read
+from edgeocr.detect import Detector
+from edgeocr.formats import DEFAULT_PACKS, apply_formats, check_packs
+from edgeocr.recognize import Recognizer
+from edgeocr.rectify import MARGIN, rectify, scaled_quad
+
+DOWNSCALE_ABOVE = 2.0
+"""Detect on a downscaled copy when the image exceeds the detector input by this factor."""
+
+
+@dataclass(frozen=True)
+class PipelineRead:
+    """One detection and its read; coordinates in pixels of the full-resolution image.
+
+    ``timings_ms`` has ``detect`` (the whole frame's detection, shared by its reads),
+    ``rectify``, ``recognize`` and ``format`` for this read.
+    """
+
+    detection: Detection
+    read: Read
+    format: str | None
+    timings_ms: dict[str, float] = field(default_factory=dict, compare=False)
+
+
+def _ms(t0: float) -> float:
+    return (time.perf_counter() - t0) * 1000.0
+
+
+class Pipeline:
+    def __init__(self, detector: Detector, recognizer: Recognizer,
+                 formats: Sequence[str] = DEFAULT_PACKS, refine: bool = False,
+                 margin: tuple[float, float] = MARGIN) -> None:
+        check_packs(formats)
+        self.detector = detector
+        self.recognizer = recognizer
+        self.formats = tuple(formats)
+        self.refine = refine
+        self.margin = margin
+        self.last_timings_ms: dict[str, float] = {}
+        """Timings of the last frame: ``detect`` and ``total`` (also when nothing was found)."""
+
+    def _detection_frame(
+        self, image: Image, lores: Image | None
+    ) -> tuple[npt.NDArray[Any], float]:
+        """The frame to detect on and the factor from its pixels to ``image``'s."""
+        w = image.shape[1]
+        if lores is not None:
+            return lores, w / lores.shape[1]
+        dw, dh = self.detector.input_size
+        factor = min(dw / w, dh / image.shape[0])
+        if factor * DOWNSCALE_ABOVE >= 1.0:
+            return image, 1.0
+        # Detect on a copy about the size of the network input: the warp still samples
+        # the full-resolution image, so nothing is lost for recognition.
+        size = (max(1, round(w * factor)), max(1, round(image.shape[0] * factor)))
+        small: npt.NDArray[Any] = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+        return small, w / size[0]
+
+    def process(self, image: Image, lores: Image | None = None) -> list[PipelineRead]:
+        """Reads in ``image`` (full resolution, BGR); ``lores`` is an optional downscaled
+        copy of the same moment to detect on."""
+        t_start = time.perf_counter()
+        frame, scale = self._detection_frame(image, lores)
+        t0 = time.perf_counter()
+        detections = self.detector.detect(frame)
+        detect_ms = _ms(t0)
+        width, height = self.recognizer.input_size
+        results: list[PipelineRead] = []
+        for det in detections:
+            t0 = time.perf_counter()
+            crop = rectify(image, det, width, height, scale=scale, margin=self.margin,
+                           refine=self.refine)
+            rectify_ms = _ms(t0)
+            t0 = time.perf_counter()
+            read = self.recognizer.read(crop, kind=det.kind)
+            recognize_ms = _ms(t0)
+            t0 = time.perf_counter()
+            formatted = apply_formats(read, det.kind, self.formats)
+            format_ms = _ms(t0)
+            full = det if scale == 1.0 else _scale_detection(det, scale)
+            results.append(PipelineRead(full, formatted.read, formatted.format, {
+                "detect": detect_ms, "rectify": rectify_ms, "recognize": recognize_ms,
+                "format": format_ms,
+            }))
+        self.last_timings_ms = {"detect": detect_ms, "total": _ms(t_start)}
+        return results
+
+
+def _scale_detection(det: Detection, scale: float) -> Detection:
+    q = scaled_quad(det, scale).tolist()
+    x1, y1, x2, y2 = (float(v) * scale for v in det.box)
+    corners: Quad = ((q[0][0], q[0][1]), (q[1][0], q[1][1]), (q[2][0], q[2][1]),
+                     (q[3][0], q[3][1]))
+    return Detection(det.kind, det.score, (x1, y1, x2, y2), corners)

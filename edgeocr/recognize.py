@@ -1,0 +1,125 @@
+"""Recognizer stage: a plate or house-number crop -> :class:`~edgeocr.core.types.Read`.
+
+Input convention (docs/CONTRACTS.md): grey, stretched to the model's (height, width)
+without keeping aspect, values in [0, 1]. :func:`prepare_crop` is the one implementation;
+training calls it too, so train and device crops match.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+from edgeocr.core.charset import ctc_greedy_decode, softmax
+from edgeocr.core.sidecar import SidecarError
+from edgeocr.core.types import Delegate, Read
+from edgeocr.runtime import TFLiteModel, load_model
+
+MODELS_DIR = Path(__file__).resolve().parent / "models"
+DEFAULT_MODEL = MODELS_DIR / "recognizer.tflite"
+MIN_SIDE = 4
+"""Smaller crops carry no readable characters; they are rejected, not upscaled."""
+
+
+def prepare_crop(
+    image: npt.NDArray[Any], height: int, width: int
+) -> npt.NDArray[np.float32]:
+    """A crop as recognizer input: float32 (1, height, width, 1) in [0, 1].
+
+    ``image`` is (H, W) grey, (H, W, 1), (H, W, 3) BGR or (H, W, 4) BGRA, uint8 or uint16.
+    It is converted to grey and stretched to (height, width): area averaging when
+    shrinking (no aliasing of thin strokes), bilinear when enlarging.
+    """
+    if not isinstance(image, np.ndarray) or image.size == 0:
+        raise ValueError("crop image is empty")
+    if image.dtype == np.uint8:
+        full = 255.0
+    elif image.dtype == np.uint16:
+        full = 65535.0
+    else:
+        raise ValueError(f"crop image must be uint8 or uint16, got {image.dtype}")
+    if image.ndim == 3 and image.shape[2] == 1:
+        image = image[:, :, 0]
+    grey: npt.NDArray[Any]
+    if image.ndim == 3 and image.shape[2] == 3:
+        grey = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+    elif image.ndim == 3 and image.shape[2] == 4:
+        grey = cv2.cvtColor(image, cv2.COLOR_BGRA2GRAY)
+    elif image.ndim == 2:
+        grey = image
+    else:
+        raise ValueError(f"crop image must be grey, BGR or BGRA, got shape {image.shape}")
+    h, w = grey.shape
+    if h < MIN_SIDE or w < MIN_SIDE:
+        raise ValueError(f"crop image is too small ({w}x{h}); need at least {MIN_SIDE} px a side")
+    if (h, w) != (height, width):
+        interp = cv2.INTER_AREA if h >= height and w >= width else cv2.INTER_LINEAR
+        grey = cv2.resize(grey, (width, height), interpolation=interp)
+    out = grey.astype(np.float32)
+    out *= 1.0 / full
+    return out.reshape(1, height, width, 1)
+
+
+class Recognizer:
+    """Reads the characters of one crop with an int8 CTC model.
+
+    ``model`` defaults to the shipped ``edgeocr/models/recognizer.tflite``; its sidecar
+    gives the input size, charset and whether the model ends in a softmax.
+    """
+
+    def __init__(self, model: Path | None = None, delegate: Delegate = "cpu",
+                 threads: int = 0) -> None:
+        path = Path(model) if model is not None else DEFAULT_MODEL
+        if model is None and not path.is_file():
+            raise SidecarError(
+                f"{path}: the shipped recognizer model is missing; reinstall edgeocr or pass "
+                "a model path (--recognizer / models.recognizer)"
+            )
+        self.model: TFLiteModel = load_model(path, "recognizer", delegate, threads)
+        sc = self.model.sidecar
+        if sc.recognizer is None:  # guaranteed by the sidecar validator for this role
+            raise SidecarError(f"{path}: sidecar has no 'recognizer' section")
+        self.charset = sc.recognizer.charset
+        self.output_is_logits = sc.recognizer.output_is_logits
+        self._height, self._width = sc.input.height, sc.input.width
+        self._channels = sc.input.channels
+        lo, hi = sc.input.range
+        self._range = (float(lo), float(hi))
+        if len(self.model.output_names) != 1:
+            raise SidecarError(
+                f"{path}: a recognizer has one output, found {len(self.model.output_names)}"
+            )
+        self._out = self.model.output_names[0]
+        shape = self.model.output_shape(self._out)
+        n_cls = len(self.charset) + 1
+        if len(shape) != 3 or shape[0] != 1 or shape[2] != n_cls:
+            raise SidecarError(
+                f"{path}: output shape {shape} does not fit (1, T, {n_cls}) for a "
+                f"{len(self.charset)}-character charset plus blank"
+            )
+        self.path = path
+
+    @property
+    def input_size(self) -> tuple[int, int]:
+        """(width, height) the crops are stretched to."""
+        return self._width, self._height
+
+    def probabilities(self, crop: npt.NDArray[Any]) -> npt.NDArray[np.float32]:
+        """(T, 1 + len(charset)) per-step probabilities, blank at 0."""
+        x = prepare_crop(crop, self._height, self._width)
+        lo, hi = self._range
+        if (lo, hi) != (0.0, 1.0):
+            x = x * (hi - lo) + lo
+        if self._channels == 3:
+            x = np.repeat(x, 3, axis=3)
+        probs = self.model.invoke(x)[self._out][0]
+        return softmax(probs) if self.output_is_logits else probs
+
+    def read(self, crop: npt.NDArray[Any], kind: str = "plate") -> Read:
+        """Greedy CTC read of ``crop`` (see :func:`prepare_crop` for accepted images)."""
+        text, confs = ctc_greedy_decode(self.probabilities(crop), self.charset)
+        return Read(text=text, char_confidences=confs, kind=kind)

@@ -1,0 +1,78 @@
+"""edgeocr.formats: packs, position-aware look-alike fixes, pack choice."""
+
+from __future__ import annotations
+
+import pytest
+
+from edgeocr.core.types import Read
+from edgeocr.formats import DEFAULT_PACKS, PACKS, apply_formats
+
+
+def _read(text: str, kind: str = "plate") -> Read:
+    return Read(text, tuple(0.5 + 0.01 * i for i in range(len(text))), kind)
+
+
+@pytest.mark.parametrize(("text", "packs", "want", "fmt"), [
+    # strong patterns fix only where a letter / digit is demanded
+    ("ABC1234", ["br"], "ABC1234", "br"),
+    ("A8C1234", ["br"], "ABC1234", "br"),
+    ("ABC1O34", ["br"], "ABC1034", "br"),
+    ("ABC1D23", ["br"], "ABC1D23", "br"),  # Mercosul
+    ("4BC1D23", ["br"], "4BC1D23", None),  # 4 has no look-alike letter
+    ("RK376AF", ["eu"], "RK376AF", "eu"),
+    ("BA26BIM", ["eu"], "BA268IM", "eu"),
+    ("8A268IM", ["eu"], "BA268IM", "eu"),
+    ("WSQ3O21", ["eu"], "WSQ3021", "eu"),
+    ("1234BCD", ["eu"], "1234BCD", "eu"),  # ES
+    ("I234BCD", ["eu"], "1234BCD", "eu"),
+    ("ABCDEFGHIJ", ["eu"], "ABCDEFGHIJ", None),
+    ("0OOO0OO", ["br"], "0OOO0OO", None),  # would need 4 fixes: another layout
+    # us is loose and never fixes anything
+    ("A8C1234", ["us"], "A8C1234", "us"),
+    ("7ABC123", ["us", "br"], "7ABC123", "us"),
+    ("ABCDEFGHI", ["us"], "ABCDEFGHI", None),
+    ("A", ["us"], "A", None),
+    # fewest fixes wins; ties go to the order given
+    ("A8C1234", ["us", "br"], "A8C1234", "us"),
+    ("A8C1234", ["br", "us"], "A8C1234", "us"),
+    ("ABC1234", ["br", "eu"], "ABC1234", "br"),
+    ("ABC1234", ["eu", "br"], "ABC1234", "eu"),
+])
+def test_plate_formats(text: str, packs: list[str], want: str, fmt: str | None) -> None:
+    out = apply_formats(_read(text), "plate", packs)
+    assert (out.read.text, out.format) == (want, fmt)
+
+
+@pytest.mark.parametrize(("text", "want", "fmt"), [
+    ("12", "12", "house_number"),
+    ("1O", "1O", "house_number"),   # digit + letter fits without a fix
+    ("O12", "012", "house_number"),
+    ("I2B", "12B", "house_number"),
+    ("1S5", "155", "house_number"),  # DDD needs 1 fix, DDL would not fit position 2
+    ("12345", "12345", None),
+    ("AB", "AB", None),
+    ("", "", None),
+])
+def test_house_numbers(text: str, want: str, fmt: str | None) -> None:
+    out = apply_formats(_read(text, "house_number"), "house_number", DEFAULT_PACKS)
+    assert (out.read.text, out.format) == (want, fmt)
+
+
+def test_fix_keeps_confidences_and_kind() -> None:
+    read = _read("A8C1234")
+    out = apply_formats(read, "plate", ["br"])
+    assert out.read.char_confidences == read.char_confidences
+    assert out.read.kind == "plate"
+    unchanged = apply_formats(read, "plate", ["us"])
+    assert unchanged.read is read
+
+
+def test_packs_apply_to_their_kind_only() -> None:
+    assert apply_formats(_read("123"), "plate", ["house_number"]).format is None
+    assert apply_formats(_read("ABC1234", "house_number"), "house_number", ["br"]).format is None
+
+
+def test_unknown_pack_lists_known() -> None:
+    with pytest.raises(ValueError, match="unknown format pack.*xx.*known: us, eu, br"):
+        apply_formats(_read("AB12"), "plate", ["xx"])
+    assert set(DEFAULT_PACKS) == set(PACKS)
