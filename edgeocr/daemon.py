@@ -28,6 +28,7 @@ from types import FrameType
 from typing import TYPE_CHECKING, Any, Protocol
 
 import cv2
+import numpy as np
 
 from edgeocr.core.types import Detection, Frame, Image, Read
 from edgeocr.sources import Capture, FrameSource
@@ -203,6 +204,8 @@ class Daemon:
         notifier: Notifier | None = None,
     ) -> None:
         self.config = config
+        if not any(cam.enabled for cam in config.cameras.values()):
+            raise StartupError(["cameras: every camera has enabled = false; nothing to do"])
         self.stage: Stage = stage if stage is not None else build_pipeline(config)
         self._queue: ReadQueue | None = None
         if publisher is None:
@@ -295,6 +298,12 @@ class Daemon:
         t0 = time.perf_counter()
         cam.frame_size = frame.size
         image, lores, (dx, dy) = self._roi(cam.config, frame)
+        width = cam.config.lores_width
+        if lores is None and image.shape[1] > width:
+            # The detector only needs a small copy; the warp still samples ``image``.
+            height = max(1, round(image.shape[0] * width / image.shape[1]))
+            lores = np.asarray(cv2.resize(image, (width, height),
+                                          interpolation=cv2.INTER_AREA), dtype=np.uint8)
         try:
             results = self.stage.process(image, lores)
         except Exception:
@@ -393,6 +402,7 @@ class Daemon:
             # every read must be delivered before the process ends.
             waited = 0
             while not self._stop.is_set() and not self.publisher.flush(1.0):
+                self.notifier.watchdog()
                 waited += 1
                 if waited % 10 == 0:
                     log.warning("end of input: waiting for the broker to take queued reads")

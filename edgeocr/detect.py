@@ -80,7 +80,7 @@ class Detector:
         self._h, self._w, self._c = sc.input.height, sc.input.width, sc.input.channels
         self._rgb = sc.input.colour == "rgb"
         lo, hi = sc.input.range
-        self._lo, self._span = float(lo), (float(hi) - float(lo)) / 255.0
+        self._range = (float(lo), float(hi))
         if (spec.anchors.input_height, spec.anchors.input_width) != (self._h, self._w):
             raise SidecarError(
                 f"{path}: anchors are for {spec.anchors.input_width}x"
@@ -98,7 +98,6 @@ class Detector:
                     f"{path}: output {name!r} ({role}) has shape {shape}, expected "
                     f"{(1, n, want[role])} for {n} anchors"
                 )
-        self._float = np.empty((1, self._h, self._w, self._c), np.float32)
 
     def _output_roles(self, path: Path, declared: dict[str, str]) -> dict[str, str]:
         """role -> output name, from the sidecar's name->role map, names, or last dims."""
@@ -130,12 +129,10 @@ class Detector:
         """Detections in pixels of ``image`` (grey, BGR or BGRA; uint8 or uint16), best first."""
         if not isinstance(image, np.ndarray) or image.size == 0 or image.ndim not in (2, 3):
             raise ValueError("image is empty or not an image array")
-        img = _as_colour(image, self._c, self._rgb)
-        canvas, scale, pad = letterbox(img, self._h, self._w)
-        x = self._float
-        np.multiply(canvas.reshape(x.shape), self._span, out=x, dtype=np.float32)
-        x += self._lo
-        out = self.model.invoke(x)
+        # letterbox first: colour conversion then touches the small canvas, not the frame
+        canvas, scale, pad = letterbox(image, self._h, self._w)
+        self.model.set_input_pixels(_as_colour(canvas, self._c, self._rgb), self._range)
+        out = self.model.invoke()
         h, w = image.shape[:2]
         return self.decode(out[self._names["classes"]][0], out[self._names["boxes"]][0],
                            out[self._names["corners"]][0], scale, pad, (w, h))
@@ -164,9 +161,9 @@ class Detector:
         ox, oy = pad[0] / scale, pad[1] / scale
         px_boxes = boxes.astype(np.float64) * (sx, sy, sx, sy) - (ox, oy, ox, oy)
         px_corners = corners.astype(np.float64).reshape(-1, 4, 2) * (sx, sy) - (ox, oy)
-        # Class-wise NMS in one call: shifting each class far apart makes cross-class
-        # overlaps zero.
-        span = float(max(image_size)) * 4 + 1.0
+        # Class-wise NMS in one call: shifting each class by more than the extent of all
+        # boxes makes cross-class overlaps zero.
+        span = float(px_boxes.max() - px_boxes.min()) + 1.0
         shifted = px_boxes + (cls_idx[:, None] * span)
         keep = nms(shifted, cand, self.iou_threshold, self.max_detections)
         width, height = image_size

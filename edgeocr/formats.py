@@ -1,12 +1,14 @@
 """Format packs: check a read against known plate / house-number layouts and fix
 look-alike characters where a layout demands a letter or a digit.
 
-A pack is a list of fixed-length templates over ``L`` (letter), ``D`` (digit) and ``A``
-(either). A read matches a template when it has the template's length and every character
-fits its position, allowing *fixes*: a digit where a letter is demanded (or the reverse) is
-swapped for its look-alike (O/0, I/1, B/8, S/5, Z/2, G/6). Each pack reports the fewest
-fixes it needs; :func:`apply_formats` takes the pack with the fewest among the enabled ones
-(ties: the order given). A read that fits none is kept unchanged with ``format=None``.
+A pack is a list of fixed-length templates over ``L`` (letter), ``D`` (digit), ``A``
+(either) and ``l`` (a letter that is never made by a fix: a house number's optional suffix
+must not turn a trailing 5 into an S). A read matches a template when it has the
+template's length and every character fits its position, allowing *fixes*: a digit where
+a letter is demanded (or the reverse) is swapped for its look-alike (O/0, I/1, B/8, S/5,
+Z/2, G/6). Each pack reports the fewest fixes it needs; :func:`apply_formats` takes the
+pack with the fewest among the enabled ones (ties: the order given). A read that fits
+none is kept unchanged with ``format=None``.
 
 ``us`` is deliberately loose (2-8 letters or digits, no positional rules), so it never
 fixes anything: it only says "plausible US plate". Note that with ``us`` enabled, any
@@ -72,7 +74,7 @@ PACKS: dict[str, Pack] = {
     "br": Pack("br", "plate", ("LLLDDDD", "LLLDLDD")),  # old grey, Mercosul
     "house_number": Pack(
         "house_number", "house_number",
-        ("D", "DD", "DDD", "DDDD", "DL", "DDL", "DDDL", "DDDDL"),
+        ("D", "DD", "DDD", "DDDD", "Dl", "DDl", "DDDl", "DDDDl"),
     ),
 }
 
@@ -84,10 +86,11 @@ def _fit(text: str, template: str, fixable: bool) -> tuple[int, str] | None:
     fixes = 0
     out = []
     for ch, want in zip(text, template, strict=True):
-        if want == "A" or (want == "L" and ch.isalpha()) or (want == "D" and ch.isdigit()):
+        if (want == "A" or (want in "Ll" and ch.isalpha())
+                or (want == "D" and ch.isdigit())):
             out.append(ch)
             continue
-        swap = (TO_LETTER if want == "L" else TO_DIGIT).get(ch)
+        swap = (TO_LETTER if want == "L" else TO_DIGIT).get(ch) if want != "l" else None
         if swap is None or not fixable:
             return None
         fixes += 1

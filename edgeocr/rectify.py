@@ -41,7 +41,7 @@ def rectify(image: Image, det: Detection, width: int, height: int, scale: float 
 
 
 def refine_quad(image: Image, quad: Quad, search: float = 0.25,
-                max_shift: float = 0.12) -> Quad:
+                max_shift: float = 0.2) -> Quad:
     """Snap ``quad`` to the plate's outline when one is clearly visible near it.
 
     Looks in the quad grown by ``search`` (fractions of its size) for closed edge contours

@@ -137,6 +137,15 @@ def match_known(text: str, known: Mapping[str, str], max_distance: int
     return best[1], known[best[1]], best[0]
 
 
+def _same_text(track: _Track, text: str) -> bool:
+    """False when the text clearly belongs to another object: at a gate the next car stops
+    where the last one stood, within the track timeout."""
+    if track.voted is None or len(text) < 3 or len(track.voted.text) < 3:
+        return True
+    limit = max(2, max(len(text), len(track.voted.text)) // 2)
+    return edit_distance(track.voted.text, text) <= limit
+
+
 def _predict(last: Box, prev: Box | None) -> Box:
     if prev is None:
         return last
@@ -245,7 +254,7 @@ class Tracker:
             for oi, obs in enumerate(group):
                 box = obs.detection.box
                 score = max(iou(box, track.last.box), iou(box, pred))
-                if score >= self.settings.iou_threshold:
+                if score >= self.settings.iou_threshold and _same_text(track, obs.read.text):
                     pairs.append((score, ti, oi))
         pairs.sort(reverse=True)
         used_t: set[int] = set()

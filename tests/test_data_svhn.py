@@ -116,3 +116,11 @@ def test_bad_label_and_structure(tmp_path: Path) -> None:
         f.create_group("something")
     with pytest.raises(DatasetError, match="no 'digitStruct' group"):
         list(read_digit_struct(other))
+
+
+def test_missing_bbox_field(mat: Path) -> None:
+    with h5py.File(mat, "a") as f:
+        del f["#refs#/bbox1/height"]
+    with pytest.raises(DatasetError) as info:
+        list(read_digit_struct(mat))
+    assert str(info.value) == f"{mat}: image 1 (2.png): bbox has no 'height'"

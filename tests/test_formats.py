@@ -16,13 +16,14 @@ def _read(text: str, kind: str = "plate") -> Read:
     # strong patterns fix only where a letter / digit is demanded
     ("ABC1234", ["br"], "ABC1234", "br"),
     ("A8C1234", ["br"], "ABC1234", "br"),
-    ("ABC1O34", ["br"], "ABC1034", "br"),
+    ("ABC12O4", ["br"], "ABC1204", "br"),
+    ("ABC1O34", ["br"], "ABC1O34", "br"),  # a valid Mercosul read: nothing to fix
     ("ABC1D23", ["br"], "ABC1D23", "br"),  # Mercosul
     ("4BC1D23", ["br"], "4BC1D23", None),  # 4 has no look-alike letter
     ("RK376AF", ["eu"], "RK376AF", "eu"),
     ("BA26BIM", ["eu"], "BA268IM", "eu"),
     ("8A268IM", ["eu"], "BA268IM", "eu"),
-    ("WSQ3O21", ["eu"], "WSQ3021", "eu"),
+    ("WSQ302I", ["eu"], "WSQ3021", "eu"),
     ("1234BCD", ["eu"], "1234BCD", "eu"),  # ES
     ("I234BCD", ["eu"], "1234BCD", "eu"),
     ("ABCDEFGHIJ", ["eu"], "ABCDEFGHIJ", None),
@@ -49,7 +50,8 @@ def test_plate_formats(text: str, packs: list[str], want: str, fmt: str | None) 
     ("O12", "012", "house_number"),
     ("I2B", "12B", "house_number"),
     ("1S5", "155", "house_number"),  # DDD needs 1 fix, DDL would not fit position 2
-    ("12345", "12345", None),
+    ("12345", "12345", None),  # no fix into the optional letter suffix
+    ("1234B", "1234B", "house_number"),
     ("AB", "AB", None),
     ("", "", None),
 ])
@@ -73,6 +75,6 @@ def test_packs_apply_to_their_kind_only() -> None:
 
 
 def test_unknown_pack_lists_known() -> None:
-    with pytest.raises(ValueError, match="unknown format pack.*xx.*known: us, eu, br"):
+    with pytest.raises(ValueError, match=r"unknown format pack.*xx.*known: us, eu, br"):
         apply_formats(_read("AB12"), "plate", ["xx"])
     assert set(DEFAULT_PACKS) == set(PACKS)

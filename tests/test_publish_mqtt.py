@@ -3,6 +3,7 @@ Home Assistant discovery, outages, restarts, MQTT 5 and password authentication.
 
 from __future__ import annotations
 
+import getpass
 import json
 import logging
 import os
@@ -28,6 +29,8 @@ from tests.conftest import Broker, free_port
 from tests.test_publish_payload import sample_read
 
 WAIT = 15.0  # generous: the CI machine has two shared cores
+# Run as root, mosquitto switches to the "mosquitto" user, which cannot read pytest's tmp_path.
+RUN_AS = f"user {getpass.getuser()}\n"
 
 
 class Collector:
@@ -40,12 +43,14 @@ class Collector:
         self._subscribed = threading.Event()
         self._topics = topics
         self._qos = qos
+        # manual_ack: a message is acknowledged before it is recorded, so a message this
+        # collector recorded is never delivered again to its persistent session.
         if v5:
             self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id,
-                                      protocol=MQTTProtocolVersion.MQTTv5)
+                                      protocol=MQTTProtocolVersion.MQTTv5, manual_ack=True)
         else:
             self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id,
-                                      clean_session=clean)
+                                      clean_session=clean, manual_ack=True)
         self.client.on_connect = self._on_connect
         self.client.on_subscribe = lambda *a: self._subscribed.set()
         self.client.on_message = self._on_message
@@ -58,6 +63,7 @@ class Collector:
         client.subscribe([(t, self._qos) for t in self._topics])
 
     def _on_message(self, client: mqtt.Client, userdata: object, msg: mqtt.MQTTMessage) -> None:
+        client.ack(msg.mid, msg.qos)
         with self._cond:
             self.messages.append((msg.topic, msg.payload, bool(msg.retain),
                                   getattr(msg, "properties", None)))
@@ -87,8 +93,9 @@ class Collector:
             self.messages.clear()
 
     def close(self) -> None:
-        self.client.loop_stop()
+        # Disconnect while the loop still runs, so the acks already queued go out first.
         self.client.disconnect()
+        self.client.loop_stop()
 
 
 def retained(broker: Broker, topic: str) -> bytes:
@@ -188,7 +195,7 @@ def test_home_assistant_discovery_and_birth(mosquitto: Broker, tmp_path: Path,
     # Home Assistant restarts: its birth message makes the publisher send the configs again.
     col.clear()
     col.client.publish("homeassistant/status", "online", qos=1).wait_for_publish(WAIT)
-    col.wait_count(sensor_topic, 2)  # the birth message itself is also seen under homeassistant/#
+    col.wait_count(sensor_topic, 1)
     col.wait_count(event_topic, 1)
 
 
@@ -253,43 +260,91 @@ def test_queue_survives_sigkill_and_replays_on_next_start(
     assert len(queue) == 0 and pub.reads_published == 4
 
 
-def test_reads_during_an_outage_arrive_once_in_order(tmp_path: Path,
-                                                     collectors: list[Collector],
-                                                     publishers: list[MqttPublisher]) -> None:
-    # Broker persistence keeps the collector's session over the restart, so what arrives
-    # does not depend on who reconnects first.
+@pytest.fixture
+def persistent_broker(tmp_path: Path) -> Iterator[Broker]:
+    """A mosquitto that keeps sessions over a restart, so the test's subscriber misses
+    nothing whoever reconnects first."""
     port = free_port()
+    store = tmp_path / "mosquitto-db"
+    store.mkdir()
     conf = tmp_path / "persist.conf"
-    (tmp_path / "mdb").mkdir()
     conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence true\n"
-                    f"persistence_location {tmp_path / 'mdb'}/\nlog_dest stderr\nlog_type error\n")
+                    f"persistence_location {store}/\n{RUN_AS}log_dest stderr\nlog_type error\n")
     broker = Broker("127.0.0.1", port, conf)
     broker.start()
     try:
-        col = Collector(broker, ("edgeocr/dev1/gate/read",), qos=2, client_id="collector",
-                        clean=False)
-        collectors.append(col)
-        pub = make_publisher(port, tmp_path, publishers, qos=1)
+        yield broker
+    finally:
+        broker.stop()
+
+
+def collect_over_outage(broker: Broker, before: Callable[[], None],
+                        outage: Callable[[], None], after: Callable[[], None]) -> list[str]:
+    """Read ids on the read topic, seen by one persistent session over a broker restart.
+
+    The subscriber disconnects cleanly before the outage and comes back at the end, so the
+    broker restart cannot leave a message half-delivered to it.
+    """
+    topic = "edgeocr/dev1/gate/read"
+    col = Collector(broker, (topic,), client_id="collector", clean=False)
+    try:
+        before()
+    finally:
+        col.close()
+    seen = ids(col.on(topic))
+    broker.stop()
+    outage()
+    broker.start()
+    after()
+    col = Collector(broker, (topic,), client_id="collector", clean=False)
+    try:
+        col.wait(lambda: False, timeout=0.5)  # a duplicate would arrive in this time
+    finally:
+        col.close()
+    return seen + ids(col.on(topic))
+
+
+def test_reads_during_an_outage_arrive_once_in_order(
+        persistent_broker: Broker, tmp_path: Path, publishers: list[MqttPublisher]) -> None:
+    pub = make_publisher(persistent_broker.port, tmp_path, publishers)
+
+    def before() -> None:
         pub.start()
         for r in reads(5):
             pub.publish_read(r)
         assert pub.flush(WAIT)
-        broker.stop()
-        assert pub._connected.wait(0) is False or _wait_false(lambda: pub.connected)
+
+    def outage() -> None:
+        assert _wait_false(lambda: pub.connected)
         for r in reads(5, start=5):
-            pub.publish_read(r)  # returns at once: the broker is down
-        assert len(pub.queue) >= 5
-        broker.start()
-        assert pub.flush(WAIT)
-        got = col.wait_count("edgeocr/dev1/gate/read", 10)
-        # A short grace period in which a duplicate would show up.
-        time.sleep(0.5)
-        assert ids(col.on("edgeocr/dev1/gate/read")) == [f"r{i:03d}" for i in range(10)]
-        assert len(got) == 10
-    finally:
-        for p in publishers:
-            p.stop(timeout=2)
-        broker.stop()
+            pub.publish_read(r)  # returns at once although the broker is down
+        assert len(pub.queue) == 5
+
+    got = collect_over_outage(persistent_broker, before, outage, lambda: pub.flush(WAIT))
+    assert got == [f"r{i:03d}" for i in range(10)], got
+    assert len(pub.queue) == 0 and pub.reads_published == 10
+
+
+def test_reads_in_flight_when_the_broker_dies_are_not_lost(
+        persistent_broker: Broker, tmp_path: Path, publishers: list[MqttPublisher]) -> None:
+    pub = make_publisher(persistent_broker.port, tmp_path, publishers)
+
+    def before() -> None:
+        pub.start()
+        assert pub.wait_connected(WAIT)
+        for r in reads(10):
+            pub.publish_read(r)  # some are still on their way when the broker stops
+
+    def outage() -> None:
+        for r in reads(5, start=10):
+            pub.publish_read(r)
+
+    got = collect_over_outage(persistent_broker, before, outage, lambda: pub.flush(WAIT))
+    # QoS 1 is at least once: a read whose PUBACK died with the broker may come twice, but
+    # none is lost and first arrivals keep the publishing order.
+    first = list(dict.fromkeys(got))
+    assert first == [f"r{i:03d}" for i in range(15)]
+    assert len(pub.queue) == 0
 
 
 def _wait_false(pred: Callable[[], bool], timeout: float = WAIT) -> bool:
@@ -332,7 +387,8 @@ def test_password_from_file_and_wrong_password(tmp_path: Path, collectors: list[
                    capture_output=True)
     port = free_port()
     conf = tmp_path / "auth.conf"
-    conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous false\npassword_file {users}\n"
+    conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous false\n"
+                    f"password_file {users}\n{RUN_AS}"
                     "persistence false\nlog_dest stderr\nlog_type error\n")
     broker = Broker("127.0.0.1", port, conf)
     broker.start()
@@ -371,3 +427,62 @@ def test_publish_read_does_not_wait_for_an_absent_broker(tmp_path: Path,
     assert not pub.flush(0.2)
     pub.stop(timeout=1)
     assert len(pub.queue) == 50
+
+
+def _openssl(*args: str) -> None:
+    subprocess.run(["openssl", *args], check=True, capture_output=True)
+
+
+def _make_ca(directory: Path, name: str) -> tuple[Path, Path]:
+    key, crt = directory / f"{name}.key", directory / f"{name}.crt"
+    _openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+             "-nodes", "-keyout", str(key), "-out", str(crt), "-days", "2", "-subj", f"/CN={name}")
+    return key, crt
+
+
+def test_tls_verifies_the_broker(tmp_path: Path, publishers: list[MqttPublisher],
+                                 caplog: pytest.LogCaptureFixture) -> None:
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is not installed")
+    ca_key, ca_crt = _make_ca(tmp_path, "test-ca")
+    _, other_ca = _make_ca(tmp_path, "other-ca")
+    key, csr, crt = tmp_path / "server.key", tmp_path / "server.csr", tmp_path / "server.crt"
+    _openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+             "-keyout", str(key), "-out", str(csr), "-subj", "/CN=127.0.0.1")
+    ext = tmp_path / "san.cnf"
+    ext.write_text("subjectAltName=IP:127.0.0.1\n")
+    _openssl("x509", "-req", "-in", str(csr), "-CA", str(ca_crt), "-CAkey", str(ca_key),
+             "-CAcreateserial", "-out", str(crt), "-days", "2", "-extfile", str(ext))
+    port = free_port()
+    conf = tmp_path / "tls.conf"
+    conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\ncafile {ca_crt}\n"
+                    f"certfile {crt}\nkeyfile {key}\n{RUN_AS}persistence false\n"
+                    "log_dest stderr\nlog_type error\n")
+    broker = Broker("127.0.0.1", port, conf)
+    broker.start()
+    try:
+        pub = make_publisher(port, tmp_path, publishers, tls={"ca_file": str(ca_crt)})
+        pub.start()
+        pub.publish_read(sample_read("t1"))
+        assert pub.flush(WAIT) and pub.reads_published == 1
+
+        caplog.set_level(logging.ERROR, logger="edgeocr.publish.mqtt")
+        wrong = make_publisher(port, tmp_path / "other", publishers, client_id="edgeocr-wrong",
+                               tls={"ca_file": str(other_ca)})
+        wrong.start()
+        assert _wait_false(lambda: wrong.last_error is None)
+        assert not wrong.connected
+        assert "certificate verify failed" in caplog.text
+    finally:
+        for p in publishers:
+            p.stop(timeout=2)
+        broker.stop()
+
+
+def test_unreadable_password_file_fails_at_construction(tmp_path: Path) -> None:
+    from edgeocr.config import ConfigError
+
+    config = MqttConfig.model_validate({"username": "edge",
+                                        "password_file": str(tmp_path / "missing.txt")})
+    with pytest.raises(ConfigError, match=r"mqtt\.password_file: cannot read"):
+        MqttPublisher(config, "dev1", ReadQueue(tmp_path / "q.db"))

@@ -13,9 +13,14 @@ from edgeocr.core.sidecar import SidecarError
 from edgeocr.recognize import Recognizer, prepare_crop
 from tests.tinymodels import (
     TinyModels,
+    cached_build,
     draw_text_crop,
-    tiny_models,  # noqa: F401  (fixture)
 )
+
+
+@pytest.fixture(scope="session")
+def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> TinyModels:
+    return cached_build(tmp_path_factory)
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +44,7 @@ def test_prepare_crop_accepts_all_layouts_alike() -> None:
     outs = {name: prepare_crop(img, 32, 128) for name, img in _variants(grey).items()}
     for name, out in outs.items():
         assert out.shape == (1, 32, 128, 1) and out.dtype == np.float32, name
-        assert 0.0 <= out.min() and out.max() <= 1.0, name
+        assert out.min() >= 0.0 and out.max() <= 1.0, name
         np.testing.assert_allclose(out, outs["grey"], atol=1 / 255, err_msg=name)
 
 

@@ -18,10 +18,15 @@ from tests.tinymodels import (
     REC_H,
     REC_W,
     TinyModels,
+    cached_build,
     copy_model,
     draw_text_crop,
-    tiny_models,  # noqa: F401  (fixture)
 )
+
+
+@pytest.fixture(scope="session")
+def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> TinyModels:
+    return cached_build(tmp_path_factory)
 
 
 def _edgetpu_library_present() -> bool:
@@ -82,7 +87,7 @@ def test_sidecar_quantization_mismatch_is_reported(tiny_models: TinyModels,
     side = json.loads(tiny_models.recognizer.with_suffix(".json").read_text())
     side["input"]["quant"]["scale"] *= 2
     path = copy_model(tiny_models.recognizer, tmp_path, input=side["input"])
-    with pytest.raises(SidecarError, match="input quantization .* differs from its sidecar"):
+    with pytest.raises(SidecarError, match=r"input quantization .* differs from its sidecar"):
         load_model(path, "recognizer")
 
 
@@ -92,7 +97,7 @@ def test_wrong_role_is_reported(tiny_models: TinyModels) -> None:
 
 
 def test_unknown_delegate_lists_known(tiny_models: TinyModels) -> None:
-    with pytest.raises(RuntimeBackendError, match="unknown delegate 'gpu' .*cpu, edgetpu"):
+    with pytest.raises(RuntimeBackendError, match=r"unknown delegate 'gpu' .*cpu, edgetpu"):
         load_model(tiny_models.recognizer, "recognizer", delegate="gpu")
 
 
@@ -153,3 +158,19 @@ def test_missing_sidecar_is_reported(tiny_models: TinyModels, tmp_path: Path) ->
     lone.write_bytes(tiny_models.recognizer.read_bytes())
     with pytest.raises(SidecarError, match="sidecar not found"):
         load_model(lone, "recognizer")
+
+
+def test_pixel_lookup_matches_float_quantization(tiny_models: TinyModels) -> None:
+    model = load_model(tiny_models.detector, "detector", threads=1)
+    pixels = np.random.default_rng(1).integers(0, 256, (64, 64, 3), dtype=np.uint8)
+    index = model.interpreter.get_input_details()[0]["index"]
+    model.set_input(pixels[None].astype(np.float32) / 255)
+    via_float = model.interpreter.get_tensor(index)
+    model.set_input_pixels(pixels)
+    np.testing.assert_array_equal(model.interpreter.get_tensor(index), via_float)
+    a = model.invoke()
+    b = model.invoke(pixels[None].astype(np.float32) / 255)
+    for name in a:
+        np.testing.assert_array_equal(a[name], b[name])
+    with pytest.raises(ValueError, match="uint8 pixels"):
+        model.set_input_pixels(pixels[:32])

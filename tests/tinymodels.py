@@ -245,10 +245,9 @@ def anchor_boxes_px() -> np.ndarray:
 _CACHE: dict[str, TinyModels] = {}
 
 
-@pytest.fixture(scope="session")
-def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> TinyModels:
-    """The tiny models, converted once per test run (a module cache, because several test
-    modules import this fixture and each import would otherwise convert again)."""
+def cached_build(tmp_path_factory: pytest.TempPathFactory) -> TinyModels:
+    """The tiny models, converted once per test run: each test module's session fixture
+    calls this, and the module-level cache makes every call after the first free."""
     if "models" not in _CACHE:
         _CACHE["models"] = build_all(tmp_path_factory.mktemp("tinymodels"))
     return _CACHE["models"]

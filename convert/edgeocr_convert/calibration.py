@@ -14,7 +14,7 @@ import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import cv2
 import numpy as np
@@ -25,6 +25,7 @@ from edgeocr.core.letterbox import letterbox
 from edgeocr.core.types import KINDS, Image, Quad
 from edgeocr.data.labels import DatasetError, LabelledSet, load_labelled_dir
 from edgeocr.recognize import prepare_crop as device_prepare_crop
+from edgeocr.rectify import MARGIN as CROP_MARGIN
 
 if TYPE_CHECKING:
     from edgeocr_convert.convert import ModelInfo
@@ -34,8 +35,6 @@ log = logging.getLogger(__name__)
 FloatArray = npt.NDArray[np.float32]
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff"})
 LABELS_FILE = "labels.csv"
-# Same small margin as the device's rectify step, so calibration crops look like its crops.
-CROP_MARGIN = (0.04, 0.08)
 
 
 class CalibrationError(Exception):
@@ -65,8 +64,8 @@ class Sample:
 
 # ---------------------------------------------------------------- preprocessing
 
-def _grey(image: npt.NDArray[np.generic]) -> Image:
-    img = np.asarray(image)
+def _grey(image: npt.NDArray[Any]) -> Image:
+    img: npt.NDArray[Any] = np.asarray(image)
     if img.dtype == np.uint16:
         img = (img >> 8).astype(np.uint8)
     if img.ndim == 3 and img.shape[2] == 4:
@@ -92,7 +91,7 @@ def prepare_crop(image: Image, info: ModelInfo) -> FloatArray:
     if info.value_range == (0.0, 1.0) and info.channels == 1:
         out: FloatArray = device_prepare_crop(image, info.height, info.width)
         return out
-    grey = _grey(image)
+    grey: npt.NDArray[Any] = _grey(image)
     if grey.shape != (info.height, info.width):
         interp = cv2.INTER_AREA if grey.shape[1] > info.width else cv2.INTER_LINEAR
         grey = cv2.resize(grey, (info.width, info.height), interpolation=interp)
@@ -107,7 +106,7 @@ def prepare_frame(image: Image, info: ModelInfo) -> tuple[FloatArray, float, tup
 
     Returns the input and the letterbox ``(scale, pad)`` to map labels into it.
     """
-    img = np.asarray(image)
+    img: npt.NDArray[Any] = np.asarray(image)
     if info.channels == 1:
         img = _grey(img)
     else:
@@ -168,11 +167,10 @@ def synthetic_samples(info: ModelInfo, n: int, seed: int) -> Iterator[Sample]:
 # ---------------------------------------------------------------- folders
 
 def _read_image(path: Path) -> Image:
-    img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    img: npt.NDArray[Any] | None = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
     if img is None:
         raise CalibrationError(f"{path}: not a readable image")
-    out: Image = img
-    return out
+    return img
 
 
 def _check_folder(folder: Path) -> None:

@@ -83,7 +83,8 @@ def read_metadata(path: Path) -> dict[str, Any] | None:
         except OSError:
             return None
     else:
-        for side in (path.with_suffix(".edgeocr.json"), path.with_name(path.name + ".edgeocr.json")):
+        for side in (path.with_suffix(".edgeocr.json"),
+                     path.with_name(path.name + ".edgeocr.json")):
             if side.is_file():
                 raw = side.read_text(encoding="utf-8")
                 break
@@ -107,12 +108,13 @@ def load_keras_model(path: Path) -> Any:
     if not path.is_file():
         raise ConvertError(f"{path}: not a file")
     if path.suffix not in MODEL_SUFFIXES:
-        raise ConvertError(f"{path}: not a Keras model file (expected {' or '.join(MODEL_SUFFIXES)})")
+        raise ConvertError(
+            f"{path}: not a Keras model file (expected {' or '.join(MODEL_SUFFIXES)})")
     import keras
 
     try:
         return keras.models.load_model(path, compile=False)
-    except Exception as exc:  # noqa: BLE001 - h5py, zipfile and Keras raise many types
+    except Exception as exc:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise ConvertError(f"{path}: cannot load as a Keras model ({reason[:200]})") from None
 
@@ -138,7 +140,8 @@ def _input_spec(model: Any, meta: dict[str, Any], path: Path) -> tuple[int, int,
     declared = meta.get("input", {})
     for key, actual in (("height", h), ("width", w), ("channels", c)):
         if key in declared and int(declared[key]) != actual:
-            raise ConvertError(f"{path}: metadata says {key} {declared[key]}, the model has {actual}")
+            raise ConvertError(
+                f"{path}: metadata says {key} {declared[key]}, the model has {actual}")
     if c not in (1, 3):
         raise ConvertError(f"{path}: input has {c} channels; only 1 (grey) or 3 (colour) work")
     return h, w, c
@@ -191,9 +194,13 @@ def _describe_recognizer(model: Any, path: Path, meta: dict[str, Any],
         hint = "its metadata charset" if "charset" in meta else "no charset metadata, default"
         raise ConvertError(f"{path}: output has {n_classes} classes but {hint} has "
                            f"{len(charset)} characters (+1 blank)")
-    head = meta.get("head") or ("bilstm" if _has_rnn(model) else "conv")
-    if head not in ("conv", "bilstm"):
-        raise ConvertError(f"{path}: unknown recognizer head {head!r}")
+    declared = meta.get("head")
+    if declared not in (None, "conv", "bilstm"):
+        raise ConvertError(f"{path}: unknown recognizer head {declared!r}")
+    # The layers decide the conversion route, whatever the metadata says.
+    head: Literal["conv", "bilstm"] = "bilstm" if _has_rnn(model) else "conv"
+    if declared is not None and declared != head:
+        log.warning("%s: metadata says head %s but the model has a %s head", path, declared, head)
     return ModelInfo(role="recognizer", output_names=(RECOGNIZER_OUTPUT,),
                      output_is_logits=bool(meta.get("output_is_logits", False)), head=head,
                      charset=charset, **common)
@@ -269,7 +276,7 @@ def unrolled_copy(model: Any) -> Any:
     try:
         clone = keras.Model.from_config(_batch1_unrolled_config(model.get_config()))
         clone.set_weights(model.get_weights())
-    except Exception as exc:  # noqa: BLE001 - any rebuild failure means the same thing
+    except Exception as exc:
         raise ConvertError(f"cannot rebuild the BiLSTM model unrolled ({exc})") from None
     return clone
 
@@ -287,7 +294,8 @@ def _named_outputs(model: Any, info: ModelInfo, x: Any) -> dict[str, Any]:
 
 def keras_outputs(model: Any, info: ModelInfo, x: np.ndarray) -> dict[str, np.ndarray]:
     """Run the Keras model on a batch; outputs by runtime name, as numpy."""
-    return {k: np.asarray(v) for k, v in _named_outputs(model, info, x).items()}
+    return {k: v.numpy() if hasattr(v, "numpy") else np.asarray(v)
+            for k, v in _named_outputs(model, info, x).items()}
 
 
 def quantize_int8(model: Any, info: ModelInfo, representative: Callable[[], Iterable[np.ndarray]],
@@ -326,7 +334,7 @@ def quantize_int8(model: Any, info: ModelInfo, representative: Callable[[], Iter
     converter.inference_output_type = tf.int8
     try:
         data: bytes = converter.convert()
-    except Exception as exc:  # noqa: BLE001 - the converter raises ConverterError and others
+    except Exception as exc:
         first = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
         raise ConvertError(f"TFLite int8 conversion failed ({first[:300]})") from None
     return data
@@ -343,12 +351,13 @@ def _dtype(detail: dict[str, Any]) -> Literal["int8", "uint8", "float32"]:
     name = np.dtype(detail["dtype"]).name
     if name not in ("int8", "uint8", "float32"):
         raise ConvertError(f"unexpected tensor type {name} in the converted model")
-    return name  # type: ignore[return-value]
+    return "int8" if name == "int8" else "uint8" if name == "uint8" else "float32"
 
 
 def make_sidecar(info: ModelInfo, tflite_path: Path, name: str, sha256: str,
                  source_sha256: str | None, versions: dict[str, str],
-                 metrics: dict[str, float] | None = None, edgetpu_compiled: bool = False) -> Sidecar:
+                 metrics: dict[str, float] | None = None,
+                 edgetpu_compiled: bool = False) -> Sidecar:
     """The sidecar of a converted model, with quant params read back from the file."""
     from ai_edge_litert.interpreter import Interpreter
 
@@ -384,12 +393,13 @@ def tool_versions() -> dict[str, str]:
     import edgeocr_convert
 
     versions = {"edgeocr_convert": edgeocr_convert.__version__, "tensorflow": tf.__version__,
-                "keras": keras.__version__, "converter": f"tf.lite.TFLiteConverter {tf.__version__}"}
+                "keras": keras.__version__,
+                "converter": f"tf.lite.TFLiteConverter {tf.__version__}"}
     try:
         from importlib.metadata import version
 
         versions["ai_edge_litert"] = version("ai-edge-litert")
-    except Exception:  # noqa: BLE001 - version lookup is informative only
+    except Exception:
         pass
     return versions
 

@@ -71,6 +71,11 @@ class EdgeTpuReport:
                 "compiler": self.compiler.as_dict() if self.compiler else None}
 
 
+def _short(name: str, keep: int = 48) -> str:
+    # Fused tensor names join many layer paths with ';': the tail names the layer.
+    return name if len(name) <= keep else "…" + name[-keep:]
+
+
 def check_model(path: Path) -> EdgeTpuReport:
     """Check a ``.tflite`` file against what the Edge TPU compiler needs."""
     from ai_edge_litert.interpreter import Interpreter, OpResolverType
@@ -86,11 +91,12 @@ def check_model(path: Path) -> EdgeTpuReport:
         report.first_cpu_op = unsupported[0]
         report.problems.append(
             f"ops not on the Edge TPU list (run on the CPU): {', '.join(report.cpu_ops)}; "
-            f"from op {unsupported[0]} of {len(op_names)} on, the rest of the graph runs on the CPU")
+            f"from op {unsupported[0]} of {len(op_names)} on, the rest of the graph runs on the "
+            "CPU")
     floats = sorted({str(t["name"]) for t in interp.get_tensor_details()
                      if np.dtype(t["dtype"]).name not in _INTEGER_TYPES})
     if floats:
-        shown = ", ".join(floats[:3]) + (" ..." if len(floats) > 3 else "")
+        shown = ", ".join(_short(n) for n in floats[:2]) + (" ..." if len(floats) > 2 else "")
         report.problems.append(f"{len(floats)} non-integer tensors ({shown})")
     for kind, details in (("input", interp.get_input_details()),
                           ("output", interp.get_output_details())):

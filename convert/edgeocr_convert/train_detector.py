@@ -29,7 +29,10 @@ from edgeocr_convert.data.detection import (
     DatasetError,
     Sample,
     SampleFn,
+    fit_aspect_ratios,
     image_files,
+    is_pascal_csv,
+    load_record,
     make_batch,
     mixed_source,
     negative_source,
@@ -65,6 +68,7 @@ class DetectorTrainConfig:
     warmup: int = 500
     alpha: float = 0.35
     corner_weight: float = 0.5
+    cls_loss: str = "focal"
     val_every: int = 1000
     val_size: int = 64
     checkpoint_every: int = 250
@@ -77,10 +81,14 @@ class DetectorTrainConfig:
 
 
 def detection_losses(
-    out: dict[str, Any], cls_t: Any, box_t: Any, corner_t: Any, gamma: float = 2.0,
-    alpha: float = 0.25,
+    out: dict[str, Any], cls_t: Any, box_t: Any, corner_t: Any, cls_loss: str = "focal",
+    gamma: float = 2.0, alpha: float = 0.25, neg_ratio: int = 3, min_neg: int = 16,
 ) -> tuple[Any, Any, Any]:
-    """(class, box, corner) losses of a batch, each summed and divided by the positives."""
+    """(class, box, corner) losses of a batch, each summed and divided by the positives.
+
+    ``cls_loss`` "focal": softmax focal loss over every non-ignored anchor; "ohem": cross
+    entropy on positives plus the hardest background anchors, ``neg_ratio`` per positive
+    (at least ``min_neg`` per image, so object-free photos still teach)."""
     import tensorflow as tf
 
     logits = tf.cast(out["classes"], tf.float32)
@@ -90,16 +98,27 @@ def detection_losses(
     labels = tf.maximum(cls_t, 0)
     logp = tf.nn.log_softmax(logits, axis=-1)
     logp_t = tf.reduce_sum(logp * tf.one_hot(labels, tf.shape(logits)[-1]), axis=-1)
-    p_t = tf.exp(logp_t)
-    weight = pos * alpha + (1.0 - pos) * (1.0 - alpha)
-    cls_loss = tf.reduce_sum(-weight * tf.pow(1.0 - p_t, gamma) * logp_t * valid) / n_pos
+    if cls_loss == "focal":
+        p_t = tf.exp(logp_t)
+        weight = pos * alpha + (1.0 - pos) * (1.0 - alpha)
+        cls_value = tf.reduce_sum(-weight * tf.pow(1.0 - p_t, gamma) * logp_t * valid) / n_pos
+    else:
+        neg = tf.cast(cls_t == 0, tf.float32)
+        neg_ce = -logp_t * neg
+        n_neg = tf.minimum(tf.maximum(neg_ratio * tf.reduce_sum(pos, axis=1), float(min_neg)),
+                           tf.reduce_sum(neg, axis=1))
+        ranked = tf.sort(neg_ce, axis=1, direction="DESCENDING")
+        k = tf.cast(tf.maximum(n_neg, 1.0), tf.int32) - 1
+        thresh = tf.gather(ranked, k, batch_dims=1)[:, None]
+        hard = neg * tf.cast(neg_ce >= thresh, tf.float32) * tf.cast(n_neg > 0, tf.float32)[:, None]
+        cls_value = tf.reduce_sum(-logp_t * (pos + tf.stop_gradient(hard))) / n_pos
 
     def smooth_l1(pred: Any, target: Any) -> Any:
         d = tf.abs(tf.cast(pred, tf.float32) - target)
         per = tf.where(d < 1.0, 0.5 * d * d, d - 0.5)
         return tf.reduce_sum(tf.reduce_sum(per, axis=-1) * pos) / n_pos
 
-    return cls_loss, smooth_l1(out["boxes"], box_t), smooth_l1(out["corners"], corner_t)
+    return cls_value, smooth_l1(out["boxes"], box_t), smooth_l1(out["corners"], corner_t)
 
 
 # --------------------------------------------------------------------------- evaluation
@@ -220,8 +239,11 @@ def synthetic_source(class_names: Sequence[str], backgrounds: Path | None) -> Sa
     return draw
 
 
-def build_sources(cfg: DetectorTrainConfig) -> tuple[SampleFn, list[Sample], list[str]]:
-    """The training sampler, the fixed validation samples and the class names."""
+def build_sources(
+    cfg: DetectorTrainConfig,
+) -> tuple[SampleFn, list[Sample], list[str], tuple[float, ...] | None]:
+    """The training sampler, the fixed validation samples, the class names and anchor
+    aspect ratios fitted to the data (None: the plate/house-number defaults)."""
     negatives = image_files(cfg.backgrounds) if cfg.backgrounds else []
     if cfg.data is not None:
         records, names = read_dataset(cfg.data, cfg.classes)
@@ -230,18 +252,30 @@ def build_sources(cfg: DetectorTrainConfig) -> tuple[SampleFn, list[Sample], lis
         n_val = min(max(1, len(records) // 10), cfg.val_size) if len(records) > 1 else 0
         val_rec = [records[i] for i in order[:n_val]]
         train_rec = [records[i] for i in order[n_val:]] or val_rec
-        from edgeocr_convert.data.detection import load_record
-
         val = [load_record(r, names) for r in val_rec]
         draw = record_source(train_rec, names)
-        return draw, val, names
+        if is_pascal_csv(cfg.data):
+            # No real negatives here: street photos hold digits that a digit set labels.
+            return draw, val, names, fit_aspect_ratios(records)
+        if negatives:
+            draw = mixed_source([(1.0 - NEGATIVE_FRACTION, draw),
+                                 (NEGATIVE_FRACTION, negative_source(negatives))])
+        return draw, val, names, None
     names = list(cfg.classes)
     synth = synthetic_source(names, cfg.backgrounds)
     draw = mixed_source([(1.0 - NEGATIVE_FRACTION, synth), (NEGATIVE_FRACTION,
                          negative_source(negatives))]) if negatives else synth
     rng = np.random.default_rng(VAL_SEED)
     val = [synth(rng) for _ in range(cfg.val_size)]
-    return draw, val, names
+    return draw, val, names, None
+
+
+def anchor_spec_for(size: int, ratios: tuple[float, ...] | None) -> AnchorSpec:
+    spec = default_anchor_spec(size, size)
+    if ratios is None:
+        return spec
+    maps = tuple(fm.model_copy(update={"aspect_ratios": ratios}) for fm in spec.feature_maps)
+    return spec.model_copy(update={"feature_maps": maps})
 
 
 # --------------------------------------------------------------------------- training
@@ -285,10 +319,10 @@ def train_detector(cfg: DetectorTrainConfig) -> dict[str, Any]:
     if ckpt.exists() and not cfg.resume:
         raise TrainError(f"{cfg.out}: holds a checkpoint; pass --resume or choose another --out")
     try:
-        draw, val_samples, names = build_sources(cfg)
+        draw, val_samples, names, ratios = build_sources(cfg)
     except DatasetError as exc:
         raise TrainError(str(exc)) from None
-    spec = default_anchor_spec(cfg.size, cfg.size)
+    spec = anchor_spec_for(cfg.size, ratios)
     keras.utils.set_random_seed(cfg.seed)
     model = build_detector(cfg.size, cfg.size, names, spec, cfg.alpha)
     schedule = keras.optimizers.schedules.CosineDecay(
@@ -302,6 +336,9 @@ def train_detector(cfg: DetectorTrainConfig) -> dict[str, Any]:
         except tr.CheckpointError as exc:
             raise TrainError(str(exc)) from None
         log.info("resuming from step %d", start)
+    if not optimizer.built:
+        # Built outside tf.function: creating variables inside it would trace it twice.
+        optimizer.build(model.trainable_variables)
     config = {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(cfg).items()}
     tr.write_json(cfg.out / "train_config.json",
                   {**config, "class_names": names, "anchors": spec.model_dump(mode="json"),
@@ -312,17 +349,17 @@ def train_detector(cfg: DetectorTrainConfig) -> dict[str, Any]:
     csv_log = tr.CsvLog(cfg.out / "log.csv", [*LOSS_KEYS, "lr", "ms_per_step", *metric_keys],
                         resume_step=start if cfg.resume else None)
 
-    @tf.function(reduce_retracing=True)
+    @tf.function(autograph=False)
     def train_step(x: Any, c: Any, b: Any, k: Any) -> tuple[Any, Any, Any, Any]:
         with tf.GradientTape() as tape:
             out = model(x, training=True)
-            cls_l, box_l, cor_l = detection_losses(out, c, b, k)
+            cls_l, box_l, cor_l = detection_losses(out, c, b, k, cfg.cls_loss)
             loss = cls_l + box_l + cfg.corner_weight * cor_l
         grads = tape.gradient(loss, model.trainable_variables)
         optimizer.apply_gradients(zip(grads, model.trainable_variables, strict=True))
         return loss, cls_l, box_l, cor_l
 
-    @tf.function(reduce_retracing=True)
+    @tf.function(autograph=False)
     def infer(x: Any) -> Any:
         return model(x, training=False)
 
@@ -376,6 +413,8 @@ def train_detector(cfg: DetectorTrainConfig) -> dict[str, Any]:
                                    title=f"detector {cfg.out.name}")
                 if stop:
                     break
+    except DatasetError as exc:
+        raise TrainError(str(exc)) from None
     finally:
         worker.close()
     return {"step": step, "metrics": metrics, "ms_per_step": timer.ms_per_step,

@@ -12,11 +12,10 @@ train_config.json.
 
 from __future__ import annotations
 
-import contextlib
 import csv
+import functools
+import json
 import logging
-import multiprocessing as mp
-import queue
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -62,6 +61,7 @@ class RecognizerTrainConfig:
     plate_fraction: float = 0.8
     data: Path | None = None
     data_fraction: float = 0.5
+    init: Path | None = None
     eval_every: int = 500
     checkpoint_every: int = 500
     val_size: int = 1000
@@ -77,6 +77,7 @@ class RecognizerTrainConfig:
         d = asdict(self)
         d["out"] = str(self.out)
         d["data"] = str(self.data) if self.data else None
+        d["init"] = str(self.init) if self.init else None
         return d
 
 
@@ -214,26 +215,17 @@ def encode_batch(
     return x, labels, lengths
 
 
-def _worker(out_q: Any, seed: int, spec: BatchSpec, stop: Any, chunk: int = 16) -> None:
-    crop_fn = default_crop_fn()
-    rng = np.random.default_rng(seed)
-    while not stop.is_set():
-        samples = [synth_sample(rng, crop_fn, spec) for _ in range(chunk)]
-        while not stop.is_set():
-            try:
-                out_q.put(samples, timeout=0.5)
-                break
-            except queue.Full:
-                continue
+def render_sample(rng: np.random.Generator, spec: BatchSpec) -> tuple[U8, str]:
+    """One synthetic crop from ``make_crop`` (top level so worker processes can pickle it)."""
+    return synth_sample(rng, default_crop_fn(), spec)
 
 
 class BatchSource:
     """Training batches: synthetic crops (+ a ``real_fraction`` of labelled crops).
 
-    With ``workers`` > 0, spawned processes render crops into a replay pool of ``pool_size``
-    (oldest replaced first) and each batch samples the pool with fresh augmentation, so a
-    renderer slower than the train step does not stall training: it only lowers how many
-    times each crop is reused. With ``workers=0`` every batch is rendered inline (tests).
+    With ``workers`` > 0 the crops come from a :class:`SamplePool` (rendered in background
+    processes, reused with fresh augmentation), so a renderer slower than the train step does
+    not stall training. With ``workers=0`` every batch is rendered inline (tests).
     """
 
     def __init__(
@@ -244,92 +236,43 @@ class BatchSource:
         real: LabelledCrops | None = None,
         crop_fn: CropFn | None = None,
         pool_size: int = 20000,
-        min_fill: int = 1024,
+        min_fill: int = 512,
     ) -> None:
+        from edgeocr_convert.training import SamplePool
+
         self.spec = spec
         self.real = real
-        self._procs: list[Any] = []
         self._rng = np.random.default_rng(seed)
         self._crop_fn = crop_fn
-        self._pool = np.zeros((pool_size, spec.height, spec.width), np.uint8)
-        self._texts: list[str] = [""] * pool_size
-        self.filled = 0
-        self.rendered = 0
-        self._min_fill = min(min_fill, pool_size)
+        self._pool: SamplePool | None = None
         if workers > 0:
-            ctx = mp.get_context("spawn")
-            self._q = ctx.Queue(maxsize=64)
-            self._stop = ctx.Event()
-            for s in np.random.SeedSequence(seed).spawn(workers):
-                p = ctx.Process(target=_worker,
-                                args=(self._q, int(s.generate_state(1)[0]), spec, self._stop),
-                                daemon=True)
-                p.start()
-                self._procs.append(p)
+            self._pool = SamplePool(functools.partial(render_sample, spec=spec), seed, workers,
+                                    pool_size, min_fill)
         elif self._crop_fn is None:
             self._crop_fn = default_crop_fn()
 
-    def _add(self, samples: list[tuple[U8, str]]) -> None:
-        size = len(self._texts)
-        for img, text in samples:
-            slot = self.rendered % size
-            self._pool[slot] = img
-            self._texts[slot] = text
-            self.rendered += 1
-        self.filled = min(self.rendered, size)
-
-    def _drain(self, block: bool) -> None:
-        while True:
-            try:
-                self._add(self._q.get(timeout=5.0) if block else self._q.get_nowait())
-                block = False
-            except queue.Empty:
-                if block and not any(p.is_alive() for p in self._procs):
-                    codes = [p.exitcode for p in self._procs]
-                    raise RuntimeError(f"crop workers died (exit codes {codes})") from None
-                if not block:
-                    return
+    @property
+    def rendered(self) -> int:
+        """Synthetic crops rendered by the workers so far (0 when inline)."""
+        return self._pool.rendered if self._pool is not None else 0
 
     def next(self) -> Batch:
         spec, rng = self.spec, self._rng
+        samples: list[tuple[U8, str]] = []
         n_real = round(spec.batch * spec.real_fraction) if self.real is not None else 0
-        images: list[U8] = []
-        texts: list[str] = []
         if self.real is not None:
             for j in rng.integers(len(self.real.texts), size=n_real):
-                images.append(self.real.images[j])
-                texts.append(self.real.texts[j])
+                samples.append((self.real.images[j], self.real.texts[j]))
         n_synth = spec.batch - n_real
-        if not self._procs:
-            if self._crop_fn is None:
-                raise RuntimeError("BatchSource has neither workers nor a crop function")
-            for _ in range(n_synth):
-                img, text = synth_sample(rng, self._crop_fn, spec)
-                images.append(img)
-                texts.append(text)
-        else:
-            self._drain(block=False)
-            while self.filled < self._min_fill:
-                self._drain(block=True)
-            for j in rng.integers(self.filled, size=n_synth):
-                images.append(self._pool[j])
-                texts.append(self._texts[j])
-        return encode_batch(rng, images, texts, spec)
+        if self._pool is not None:
+            samples.extend(self._pool.sample(rng, n_synth))
+        elif self._crop_fn is not None:
+            samples.extend(synth_sample(rng, self._crop_fn, spec) for _ in range(n_synth))
+        return encode_batch(rng, [s[0] for s in samples], [s[1] for s in samples], spec)
 
     def close(self) -> None:
-        if not self._procs:
-            return
-        self._stop.set()
-        # Drain so workers blocked on a full queue can see the stop flag and exit.
-        deadline = time.monotonic() + 5
-        while any(p.is_alive() for p in self._procs) and time.monotonic() < deadline:
-            with contextlib.suppress(queue.Empty):
-                self._q.get(timeout=0.1)
-        for p in self._procs:
-            if p.is_alive():
-                p.terminate()
-            p.join(timeout=2)
-        self._procs = []
+        if self._pool is not None:
+            self._pool.close()
 
     def __enter__(self) -> BatchSource:
         return self
@@ -402,15 +345,22 @@ def model_metadata(cfg: RecognizerTrainConfig, extra: dict[str, Any]) -> dict[st
     }
 
 
-def save_h5(model: Any, path: Path) -> None:
-    """``model.save`` to .h5 (what the converter reads), without Keras' "legacy format" nag."""
-    absl_log = logging.getLogger("absl")
-    level = absl_log.level
-    absl_log.setLevel(logging.ERROR)
+ARCHITECTURE_KEYS = ("head", "height", "width", "width_mult", "charset")
+
+
+def _check_same_architecture(out: Path, cfg: RecognizerTrainConfig) -> None:
+    from edgeocr_convert.training import STATE_NAME, CheckpointError
+
     try:
-        model.save(path)
-    finally:
-        absl_log.setLevel(level)
+        saved = json.loads((out / STATE_NAME).read_text()).get("config", {})
+    except (OSError, ValueError):
+        return  # load_checkpoint reports missing or broken files
+    current = cfg.to_json()
+    diff = [f"{k} {saved[k]!r} (now {current[k]!r})" for k in ARCHITECTURE_KEYS
+            if k in saved and saved[k] != current[k]]
+    if diff:
+        raise CheckpointError(f"{out}: the checkpoint was trained with {', '.join(diff)}; "
+                              "pass the same options to --resume")
 
 
 def _optimizer(cfg: RecognizerTrainConfig) -> Any:
@@ -438,14 +388,17 @@ def train_recognizer(
     import keras
     import tensorflow as tf
 
-    from edgeocr_convert.models.recognizer import build_recognizer
+    from edgeocr_convert.models.recognizer import build_recognizer, logits_model
     from edgeocr_convert.training import (
+        CHECKPOINT_NAME,
+        CheckpointError,
         CsvLog,
         StepTimer,
         load_checkpoint,
         plot_curves,
         progress,
         save_checkpoint,
+        save_h5,
         stop_on_signal,
         write_json,
         write_model_metadata,
@@ -461,14 +414,27 @@ def train_recognizer(
         log.info("fine-tuning data: %d crops from %s", len(real.texts), cfg.data)
 
     model = build_recognizer(cfg.height, cfg.width, cfg.charset, cfg.head, cfg.width_mult)  # type: ignore[arg-type]
-    train_model = keras.Model(model.inputs, model.get_layer("logits").output)
+    train_model = logits_model(model)
     optimizer = _optimizer(cfg)
-    step, best_exact = 0, -1.0
+    step, best_exact, best_cer = 0, -1.0, float("inf")
     if resume:
-        state = load_checkpoint(out, model, optimizer)
-        step, best_exact = int(state["step"]), float(state.get("best_exact", -1.0))
+        _check_same_architecture(out, cfg)
+        saved = load_checkpoint(out, model, optimizer)
+        step, best_exact = int(saved["step"]), float(saved.get("best_exact", -1.0))
+        if saved.get("best_cer") is not None:
+            best_cer = float(saved["best_cer"])
         log.info("resumed %s at step %d", out, step)
     else:
+        if (out / CHECKPOINT_NAME).exists():
+            raise CheckpointError(
+                f"{out}: already holds a training run; pass --resume or choose another folder")
+        if cfg.init is not None:
+            # Fine-tuning starts from trained weights (a model.h5 or checkpoint.weights.h5)
+            # with a fresh optimizer and schedule.
+            try:
+                model.load_weights(cfg.init)
+            except (OSError, ValueError, KeyError) as exc:
+                raise CheckpointError(f"{cfg.init}: cannot load into this model: {exc}") from exc
         optimizer.build(model.trainable_variables)
     write_json(out / "train_config.json", cfg.to_json())
 
@@ -477,7 +443,7 @@ def train_recognizer(
                      cfg.data_fraction if real is not None else 0.0)
     variables = model.trainable_variables
 
-    @tf.function(reduce_retracing=True)
+    @tf.function(reduce_retracing=True, autograph=False)
     def train_step(x: tf.Tensor, y: tf.Tensor, y_len: tf.Tensor) -> tf.Tensor:
         with tf.GradientTape() as tape:
             logits = train_model(x, training=True)
@@ -487,7 +453,7 @@ def train_recognizer(
         optimizer.apply_gradients(zip(grads, variables, strict=True))
         return loss
 
-    @tf.function(reduce_retracing=True)
+    @tf.function(reduce_retracing=True, autograph=False)
     def forward(x: tf.Tensor) -> tf.Tensor:
         return model(x, training=False)
 
@@ -501,13 +467,15 @@ def train_recognizer(
     csv_log = CsvLog(out / "log.csv", fields, resume_step=step if resume else None)
     timer = StepTimer()
     window: list[float] = []
+    step_s = 0.0
     wait_s = 0.0
     val_exact: float | None = None
     val_cer: float | None = None
     interrupted = False
 
     def state() -> dict[str, Any]:
-        return {"step": step, "best_exact": best_exact, "val_exact": val_exact,
+        return {"step": step, "best_exact": best_exact,
+                "best_cer": best_cer if best_cer != float("inf") else None, "val_exact": val_exact,
                 "val_cer": val_cer, "ms_per_step": timer.ms_per_step, "interrupted": interrupted,
                 "config": cfg.to_json()}
 
@@ -529,7 +497,9 @@ def train_recognizer(
                 x, y, y_len = source.next()
                 wait_s += time.perf_counter() - t0
                 timer.start()
+                t1 = time.perf_counter()
                 loss = float(train_step(x, y, y_len))
+                step_s += time.perf_counter() - t1
                 timer.stop()
                 step += 1
                 window.append(loss)
@@ -537,22 +507,23 @@ def train_recognizer(
                 evaluated = step % cfg.eval_every == 0 or step == cfg.steps
                 if evaluated:
                     val_exact, val_cer = evaluate()
-                    if val_exact > best_exact:
-                        best_exact = val_exact
+                    # Ties on exact match (common early on, at 0) go to the lower CER.
+                    if (val_exact, -val_cer) > (best_exact, -best_cer):
+                        best_exact, best_cer = val_exact, val_cer
                         save_h5(model, out / "model.h5")
                         write_model_metadata(out / "model.h5", model_metadata(
                             cfg, {"step": step, "val_exact": val_exact, "val_cer": val_cer}))
                 if step % 10 == 0 or evaluated or step == cfg.steps:
                     lr = float(optimizer.learning_rate)
                     csv_log.write(step, loss=float(np.mean(window)), lr=lr,
-                                  ms_per_step=timer.ms_per_step,
+                                  ms_per_step=1000 * step_s / max(1, len(window)),
                                   data_wait_ms=1000 * wait_s / max(1, len(window)),
                                   rendered=source.rendered,
                                   val_exact=val_exact if evaluated else None,
                                   val_cer=val_cer if evaluated else None)
                     bar.set_postfix(loss=f"{np.mean(window):.3f}", val=f"{val_exact or 0:.3f}",
-                                    ms=f"{timer.ms_per_step or 0:.0f}")
-                    window, wait_s = [], 0.0
+                                    ms=f"{1000 * step_s / max(1, len(window)):.0f}")
+                    window, wait_s, step_s = [], 0.0, 0.0
                 if step % cfg.checkpoint_every == 0 or step == cfg.steps:
                     checkpoint()
             if stop:

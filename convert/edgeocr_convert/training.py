@@ -1,5 +1,6 @@
 """Training utilities shared by the trainers: checkpoint/resume, CSV log, curves, progress,
-SIGINT handling and the Keras model metadata attribute.
+SIGINT handling, the Keras model metadata attribute, and a replay pool of samples rendered
+in background processes.
 
 A checkpoint is ONE file, ``checkpoint.weights.h5``: Keras' own weights file (so
 ``model.load_weights`` reads it) plus an ``edgeocr_optimizer`` group holding the optimizer's
@@ -10,21 +11,27 @@ Both are written to temporary names and renamed, so a kill mid-save leaves the o
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import logging
+import multiprocessing as mp
 import os
+import queue
 import signal
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import h5py
-import keras
 import numpy as np
+
+if TYPE_CHECKING:
+    # Only for annotations: worker processes import this module and must not load TensorFlow.
+    import keras
 
 log = logging.getLogger(__name__)
 
@@ -98,6 +105,18 @@ def load_checkpoint(
                 )
             var.assign(value)
     return state
+
+
+def save_h5(model: keras.Model, path: Path) -> None:
+    """``model.save`` to .h5 (what the converter reads) without Keras' "legacy format" nag
+    on every save."""
+    absl_log = logging.getLogger("absl")
+    level = absl_log.level
+    absl_log.setLevel(logging.ERROR)
+    try:
+        model.save(path)
+    finally:
+        absl_log.setLevel(level)
 
 
 def write_model_metadata(h5_path: Path, meta: dict[str, Any]) -> None:
@@ -184,7 +203,8 @@ def plot_curves(
     ax_list[0].set_ylabel("loss")
     if any(_series(rows, k)[1] and min(_series(rows, k)[1]) > 0 for k in loss_keys):
         ax_list[0].set_yscale("log")
-    ax_list[0].legend(loc="upper right")
+    if ax_list[0].get_legend_handles_labels()[0]:
+        ax_list[0].legend(loc="upper right")
     ax_list[0].grid(alpha=0.3)
     if metric_keys:
         for key in metric_keys:
@@ -193,7 +213,8 @@ def plot_curves(
                 ax_list[1].plot(xs, ys, marker=".", label=key)
         ax_list[1].set_xlabel("step")
         ax_list[1].set_ylim(0, 1)
-        ax_list[1].legend(loc="lower right")
+        if ax_list[1].get_legend_handles_labels()[0]:
+            ax_list[1].legend(loc="lower right")
         ax_list[1].grid(alpha=0.3)
     if title:
         fig.suptitle(title)
@@ -269,6 +290,99 @@ class StepTimer:
     def ms_per_step(self) -> float | None:
         n = self.count - self.skip
         return 1000.0 * self.total / n if n > 0 else None
+
+
+def _pool_worker(make: Callable[[np.random.Generator], Any], out_q: Any, seed: int, stop: Any,
+                 chunk: int) -> None:
+    # Ctrl-C reaches the whole process group; the parent decides when workers stop.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    rng = np.random.default_rng(seed)
+    while not stop.is_set():
+        samples = [make(rng) for _ in range(chunk)]
+        while not stop.is_set():
+            try:
+                out_q.put(samples, timeout=0.5)
+                break
+            except queue.Full:
+                continue
+
+
+class SamplePool:
+    """A replay pool of training samples rendered by ``workers`` background processes.
+
+    ``make(rng) -> sample`` must be picklable (a top-level function or a functools.partial of
+    one): workers are *spawned*, so they never inherit TensorFlow's threads or locks. New
+    samples replace the oldest once ``pool_size`` is reached; :meth:`sample` draws uniformly
+    from what is there, blocking only until ``min_fill`` samples exist. When rendering is
+    slower than training, samples are reused more often instead of training waiting; apply
+    random augmentation after drawing so reuses differ.
+    """
+
+    def __init__(self, make: Callable[[np.random.Generator], Any], seed: int, workers: int = 1,
+                 pool_size: int = 20000, min_fill: int = 512, chunk: int = 16) -> None:
+        if workers < 1:
+            raise ValueError("SamplePool needs at least one worker")
+        self._items: list[Any] = []
+        self._size = pool_size
+        self._min_fill = max(1, min(min_fill, pool_size))
+        self.rendered = 0
+        ctx = mp.get_context("spawn")
+        self._q = ctx.Queue(maxsize=64)
+        self._stop = ctx.Event()
+        self._procs: list[Any] = []
+        for s in np.random.SeedSequence(seed).spawn(workers):
+            p = ctx.Process(target=_pool_worker,
+                            args=(make, self._q, int(s.generate_state(1)[0]), self._stop, chunk),
+                            daemon=True)
+            p.start()
+            self._procs.append(p)
+
+    def _add(self, samples: list[Any]) -> None:
+        for sample in samples:
+            if len(self._items) < self._size:
+                self._items.append(sample)
+            else:
+                self._items[self.rendered % self._size] = sample
+            self.rendered += 1
+
+    def _drain(self, block: bool) -> None:
+        while True:
+            try:
+                self._add(self._q.get(timeout=5.0) if block else self._q.get_nowait())
+                block = False
+            except queue.Empty:
+                if not block:
+                    return
+                if not any(p.is_alive() for p in self._procs):
+                    codes = [p.exitcode for p in self._procs]
+                    raise RuntimeError(f"sample workers died (exit codes {codes})") from None
+
+    def sample(self, rng: np.random.Generator, n: int) -> list[Any]:
+        self._drain(block=False)
+        while len(self._items) < self._min_fill:
+            self._drain(block=True)
+        return [self._items[int(j)] for j in rng.integers(len(self._items), size=n)]
+
+    def close(self) -> None:
+        if not self._procs:
+            return
+        self._stop.set()
+        # Drain so workers blocked on a full queue see the stop flag and exit.
+        deadline = time.monotonic() + 5
+        while any(p.is_alive() for p in self._procs) and time.monotonic() < deadline:
+            with contextlib.suppress(queue.Empty):
+                self._q.get(timeout=0.1)
+        for p in self._procs:
+            if p.is_alive():
+                p.terminate()
+            p.join(timeout=2)
+        self._procs: list[Any] = []
+
+    def __enter__(self) -> SamplePool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def write_json(path: Path, data: dict[str, Any]) -> None:

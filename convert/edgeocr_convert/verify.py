@@ -18,7 +18,7 @@ import numpy as np
 import numpy.typing as npt
 
 from edgeocr.core.anchors import decode, generate_anchors, nms
-from edgeocr.core.charset import ctc_greedy_decode, cer, normalize_text, softmax
+from edgeocr.core.charset import cer, ctc_greedy_decode, normalize_text, softmax
 from edgeocr.core.geometry import iou_matrix
 from edgeocr_convert.calibration import GroundTruth, Sample
 from edgeocr_convert.convert import ModelInfo, keras_outputs
@@ -54,7 +54,8 @@ class Int8Model:
         if not scale:
             return x.astype(dtype)
         info = np.iinfo(dtype)
-        return np.clip(np.round(x / scale) + zero, info.min, info.max).astype(dtype)
+        q: npt.NDArray[Any] = np.clip(np.round(x / scale) + zero, info.min, info.max)
+        return q.astype(dtype)
 
     def invoke_raw(self, q: npt.NDArray[Any]) -> dict[str, npt.NDArray[Any]]:
         out: dict[str, npt.NDArray[Any]] = self.runner(**{self.input_name: q})
@@ -189,7 +190,8 @@ def detector_metrics(found: Sequence[list[Found]], truths: Sequence[list[GroundT
             n_truth[c] += len(gt_c)
             det_c = sorted((d for d in dets if d.class_index == c), key=lambda d: -d.score)
             used: set[int] = set()
-            ious = (iou_matrix(np.array([d.box for d in det_c]), np.array([g.box for g in gt_c]))
+            ious = (iou_matrix(np.array([d.box for d in det_c], np.float64),
+                               np.array([g.box for g in gt_c], np.float64))
                     if det_c and gt_c else None)
             for i, d in enumerate(det_c):
                 j = -1
@@ -215,7 +217,8 @@ def _detection_agreement(a: Sequence[list[Found]], b: Sequence[list[Found]]) -> 
         for d in da:
             total += 1
             others = [o.box for o in db if o.class_index == d.class_index]
-            if others and iou_matrix(d.box[None], np.array(others)).max() >= 0.5:
+            if others and iou_matrix(d.box[None].astype(np.float64),
+                                     np.array(others, np.float64)).max() >= 0.5:
                 matched += 1
     return 100.0 * matched / total if total else 100.0
 
@@ -257,9 +260,9 @@ def compare(model: Any, tflite_path: Path, info: ModelInfo, samples: Sequence[Sa
         ki, reads_i = recognizer_metrics(int8_out[info.output_names[0]], truths, charset,
                                          info.output_is_logits)
         agree = 100.0 * float(np.mean([a == b for a, b in zip(reads_f, reads_i, strict=True)]))
+        examples = list(zip(truths, reads_f, reads_i, strict=True))[:5]
         report.update(primary="exact_match", keras=kf, int8=ki, read_agreement=agree,
-                      examples=[{"truth": t, "keras": a, "int8": b}
-                                for t, a, b in list(zip(truths, reads_f, reads_i, strict=True))[:5]])
+                      examples=[{"truth": t, "keras": a, "int8": b} for t, a, b in examples])
     else:
         if info.anchors is None:
             raise ValueError("detector without anchors")
@@ -269,9 +272,9 @@ def compare(model: Any, tflite_path: Path, info: ModelInfo, samples: Sequence[Sa
             return [decode_detections({k: v[i:i + 1] for k, v in outs.items()}, info, anchors, thr)
                     for i in range(len(samples))]
 
-        truths = [s.objects for s in samples]
-        kf = detector_metrics(found(float_out, AP_SCORE_THRESHOLD), truths, info)
-        ki = detector_metrics(found(int8_out, AP_SCORE_THRESHOLD), truths, info)
+        objects = [s.objects for s in samples]
+        kf = detector_metrics(found(float_out, AP_SCORE_THRESHOLD), objects, info)
+        ki = detector_metrics(found(int8_out, AP_SCORE_THRESHOLD), objects, info)
         agree = _detection_agreement(found(float_out, AGREE_SCORE_THRESHOLD),
                                      found(int8_out, AGREE_SCORE_THRESHOLD))
         report.update(primary="ap50", keras=kf, int8=ki, detection_agreement=agree)

@@ -13,7 +13,12 @@ import click
 
 # name -> "module:attribute" of a click.Command
 COMMANDS: dict[str, str] = {
+    "bench": "edgeocr.cli.bench:bench",
     "check-config": "edgeocr.cli.check_config:check_config",
+    "eval": "edgeocr.cli.eval:eval_command",
+    "daemon": "edgeocr.cli.daemon:daemon",
+    "demo": "edgeocr.cli.demo:demo",
+    "watch": "edgeocr.cli.watch:watch",
     "read": "edgeocr.cli.read:read",
 }
 

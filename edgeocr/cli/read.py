@@ -59,11 +59,23 @@ def decode_image(path: Path, flags: int) -> npt.NDArray[Any]:
         raise ValueError(exc.strerror or str(exc)) from None
     if data.size == 0:
         raise ValueError("file is empty")
-    image = cv2.imdecode(data, flags)
+    # OpenCV would print its own decoder complaints; the caller reports the file instead.
+    level = cv2.utils.logging.getLogLevel()
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
+    try:
+        image = cv2.imdecode(data, flags)
+    finally:
+        cv2.utils.logging.setLogLevel(level)
     if image is None:
         raise ValueError("not a readable image (jpg, png, bmp)")
     out: npt.NDArray[Any] = image
     return out
+
+
+def _reason(exc: Exception) -> str:
+    """One line: OpenCV errors carry a multi-line C++ trace."""
+    text = str(exc).strip().splitlines()
+    return text[-1] if text else type(exc).__name__
 
 
 def _round(v: float, nd: int = 2) -> float:
@@ -83,8 +95,8 @@ def _process(paths: Iterable[Path], crops: bool, kind: str, threads: int,
                 t0 = time.perf_counter()
                 read = apply_formats(rec.read(image, kind=kind), kind, DEFAULT_PACKS).read
                 ms = (time.perf_counter() - t0) * 1000.0
-            except ValueError as exc:
-                yield {"image": str(path), "error": str(exc)}
+            except (ValueError, cv2.error) as exc:
+                yield {"image": str(path), "error": _reason(exc)}
                 continue
             yield {"image": str(path),
                    "reads": [{"kind": read.kind, "text": read.text,
@@ -102,8 +114,8 @@ def _process(paths: Iterable[Path], crops: bool, kind: str, threads: int,
             t0 = time.perf_counter()
             results = pipe.process(image)
             ms = (time.perf_counter() - t0) * 1000.0
-        except ValueError as exc:
-            yield {"image": str(path), "error": str(exc)}
+        except (ValueError, cv2.error) as exc:
+            yield {"image": str(path), "error": _reason(exc)}
             continue
         yield {"image": str(path), "reads": [
             {"kind": r.read.kind, "text": r.read.text,
@@ -115,6 +127,7 @@ def _process(paths: Iterable[Path], crops: bool, kind: str, threads: int,
 
 
 def _table(rows: list[dict[str, Any]]) -> list[str]:
+    """Aligned columns; BOX only when some read has a box (not with --crops)."""
     lines = [("IMAGE", "KIND", "TEXT", "CONF", "MS", "BOX")]
     for row in rows:
         if "error" in row:
@@ -127,8 +140,9 @@ def _table(rows: list[dict[str, Any]]) -> list[str]:
             box = " ".join(f"{v:.0f}" for v in r["box"]) if "box" in r else ""
             lines.append((row["image"], r["kind"], r["text"] or "(empty)",
                           f"{r['confidence']:.2f}", ms, box))
-    widths = [max(len(line[i]) for line in lines) for i in range(6)]
-    return ["  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip()
+    ncols = 6 if any(line[5] for line in lines[1:]) else 5
+    widths = [max(len(line[i]) for line in lines) for i in range(ncols)]
+    return ["  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=False)).rstrip()
             for line in lines]
 
 

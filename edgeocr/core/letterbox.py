@@ -31,6 +31,7 @@ def letterbox(image: Image, height: int, width: int) -> tuple[Image, float, tupl
     scale = min(height / h, width / w)
     new_w = max(1, min(width, round(w * scale)))
     new_h = max(1, min(height, round(h * scale)))
+    resized: npt.NDArray[np.generic]
     if (new_w, new_h) == (w, h):
         resized = image
     else:

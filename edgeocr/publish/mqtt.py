@@ -20,6 +20,7 @@ import collections
 import contextlib
 import logging
 import ssl
+import sys
 import threading
 import time
 from collections.abc import Sequence
@@ -38,6 +39,8 @@ from edgeocr.publish.queue import QueuedRead, ReadQueue
 from edgeocr.publish.topics import HA_BIRTH_ONLINE, OFFLINE, ONLINE, Topics
 
 log = logging.getLogger(__name__)
+_paho_log = logging.getLogger(f"{__name__}.paho")
+_PAHO_LEVELS: dict[int, int] = {int(k): v for k, v in mqtt.LOGGING_LEVEL.items()}
 
 WINDOW = 20
 """Reads handed to paho and not yet acknowledged, at most. Keeps paho's in-memory copy
@@ -56,7 +59,8 @@ class MqttPublisher:
 
     ``queue`` is owned by the caller (``stop`` does not close it). ``ha`` defaults to
     ``config.homeassistant``; ``cameras`` are the names that get discovery entities.
-    ``reconnect_delay`` is paho's (min, max) backoff in whole seconds.
+    ``reconnect_delay`` is paho's (min, max) backoff in whole seconds. Raises ConfigError
+    when ``mqtt.password_file`` cannot be read.
     """
 
     def __init__(
@@ -76,6 +80,8 @@ class MqttPublisher:
         self.cameras = list(cameras)
         self.topics = Topics(config.topic_prefix, device_id, self.ha.discovery_prefix)
         self.client_id = config.client_id or f"edgeocr-{device_id}"
+        # Read now, so an unreadable password file fails at construction, not in start().
+        self._password = config.resolve_password() if config.username is not None else None
         self._reconnect_delay = reconnect_delay
         self._v5 = config.protocol == "5"
         self._json_props = self._properties(PacketTypes.PUBLISH, content_type="application/json")
@@ -96,14 +102,12 @@ class MqttPublisher:
         self._resending = False
         self.reads_published = 0
         self.last_error: str | None = None
+        self._fail_streak = 0
 
     # -- lifecycle -----------------------------------------------------------------------
 
     def start(self) -> None:
-        """Connect in the background and start publishing; returns at once.
-
-        Raises ConfigError when the password file cannot be read.
-        """
+        """Connect in the background and start publishing; returns at once."""
         if self._client is not None:
             raise RuntimeError("MqttPublisher.start() called twice")
         client = self._make_client()
@@ -132,9 +136,9 @@ class MqttPublisher:
             clean_session=None if self._v5 else True,
             protocol=protocol,
         )
-        client.enable_logger(logging.getLogger(f"{__name__}.paho"))
+        client.on_log = self._on_log
         if cfg.username is not None:
-            client.username_pw_set(cfg.username, cfg.resolve_password())
+            client.username_pw_set(cfg.username, self._password)
         if cfg.tls is not None:
             tls = cfg.tls
             client.tls_set(
@@ -151,6 +155,7 @@ class MqttPublisher:
         client.reconnect_delay_set(*self._reconnect_delay)
         client.max_inflight_messages_set(WINDOW * 4)
         client.on_connect = self._on_connect
+        client.on_connect_fail = self._on_connect_fail
         client.on_disconnect = self._on_disconnect
         client.on_publish = self._on_publish
         client.on_message = self._on_message
@@ -253,6 +258,7 @@ class MqttPublisher:
                       reason_code)
             return
         self.last_error = None
+        self._fail_streak = 0
         log.info("connected to MQTT broker %s:%d", cfg.host, cfg.port)
         client.publish(self.topics.availability, ONLINE, qos=1, retain=True)
         self._connected.set()
@@ -260,6 +266,19 @@ class MqttPublisher:
             client.subscribe(self.ha.birth_topic, qos=1)
             self.publish_discovery()
         self._wake.set()
+
+    def _on_connect_fail(self, client: mqtt.Client, userdata: Any) -> None:
+        # paho calls this inside its ``except OSError`` block, so the error is at hand.
+        err = sys.exc_info()[1]
+        self.last_error = str(err) if err is not None else "connection failed"
+        if isinstance(err, ssl.SSLError):
+            level = logging.ERROR  # a certificate problem will not fix itself
+        else:
+            # A broker that is down is logged once per outage, not at every retry.
+            level = logging.WARNING if self._fail_streak == 0 else logging.DEBUG
+        self._fail_streak += 1
+        log.log(level, "cannot connect to MQTT broker %s:%d: %s; retrying (reads are queued)",
+                self.config.host, self.config.port, self.last_error)
 
     def _on_disconnect(self, client: mqtt.Client, userdata: Any,
                        flags: mqtt.DisconnectFlags, reason_code: ReasonCode,
@@ -278,6 +297,14 @@ class MqttPublisher:
                     reason_code: ReasonCode, properties: Properties) -> None:
         self._acks.append((mid, reason_code.is_failure))
         self._wake.set()
+
+    def _on_log(self, client: mqtt.Client, userdata: Any, level: int, buf: str) -> None:
+        std_level = _PAHO_LEVELS.get(level, logging.DEBUG)
+        if buf.startswith("Client is not connected"):
+            # paho's loop says this at every retry while the broker is away and after our own
+            # disconnect(); _on_connect_fail already reports an outage, once.
+            std_level = logging.DEBUG
+        _paho_log.log(std_level, "%s", buf)
 
     def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
         if msg.topic == self.ha.birth_topic and msg.payload.decode(errors="replace").strip() \
@@ -324,7 +351,6 @@ class MqttPublisher:
     def _fill(self) -> None:
         if self._resending and self._handed:
             return  # keep the order: paho first re-sends what it held over the outage
-        self._resending = False
         client = self._client
         room = WINDOW - len(self._handed)
         if client is None or room <= 0:

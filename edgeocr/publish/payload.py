@@ -117,7 +117,7 @@ class CameraStats(_Payload):
 class StatsPayload(_Payload):
     """Periodic statistics: published on ``<prefix>/<device>/stats``.
 
-    ``queue_depth`` and ``queue_dropped`` are filled in by the publisher from its queue.
+    ``queue_depth``, ``queue_dropped`` and ``reads_published`` are filled in by the publisher.
     """
 
     device: str

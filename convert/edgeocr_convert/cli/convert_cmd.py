@@ -27,6 +27,8 @@ log = logging.getLogger("edgeocr_convert")
 
 PROG = "edgeocr-convert"
 CALIB_FOLDER_MAX = 500
+# Validation samples are held in memory as float inputs (a 320x320 RGB frame is 1.2 MB).
+VAL_FOLDER_MAX = {"recognizer": 2000, "detector": 500}
 CALIB_SEED = 0
 # A different seed from calibration, so verification runs on samples the scales never saw.
 VAL_SEED = 1_000_003
@@ -143,7 +145,7 @@ def run(opts: Options) -> tuple[dict[str, Any], int]:
 
     # Validation samples first: a missing generator or bad labels fail before the slow part.
     if opts.val is not None:
-        val = list(folder_samples(opts.val, info, need_labels=True))
+        val = list(folder_samples(opts.val, info, VAL_FOLDER_MAX[info.role], need_labels=True))
     else:
         val = list(synthetic_samples(info, opts.val_synthetic, VAL_SEED))
     if not val:
@@ -168,12 +170,18 @@ def run(opts: Options) -> tuple[dict[str, Any], int]:
         metrics = {f"keras_{k}": v for k, v in cmp["keras"].items() if k != "objects"}
         metrics |= {f"int8_{k}": v for k, v in cmp["int8"].items() if k != "objects"}
         metrics |= {f"latency_ms_{k}": v for k, v in latency.items()}
+        metrics |= {k: float(cmp[k]) for k in ("drop", "read_agreement", "detection_agreement")
+                    if k in cmp}
         sidecar = plain.model_copy(update={"metrics": _finite(metrics)})
         tmp_side = write_sidecar(tmp_model, sidecar)
         # Only now does anything appear at the output path: model first, then its sidecar.
         side_path = sidecar_path(opts.out)
         convert.atomic_write(opts.out, data)
-        convert.atomic_write(side_path, tmp_side.read_bytes())
+        try:
+            convert.atomic_write(side_path, tmp_side.read_bytes())
+        except BaseException:
+            opts.out.unlink(missing_ok=True)  # a model without its sidecar would not load
+            raise
 
     if opts.target == "edgetpu":
         gate.compiler = edgetpu.run_compiler(opts.out)
@@ -192,6 +200,14 @@ def run(opts: Options) -> tuple[dict[str, Any], int]:
         failures.append(f"{primary} dropped {cmp['drop']:.2f} points (max {opts.max_drop:g})")
     if opts.target == "edgetpu" and not gate.ok:
         failures.append("Edge TPU gate: " + "; ".join(gate.problems))
+    warnings = []
+    if info.role == "detector" and not cmp["keras"].get("objects"):
+        warnings.append("no ground-truth objects of the model's classes in the validation set: "
+                        "AP50 says nothing; pass --val with labelled images")
+    elif cmp["keras"][primary] == 0:
+        warnings.append(f"the Keras model scores 0 {primary} on the validation set (untrained, "
+                        "or validation data unlike its training data): the drop says little; "
+                        "check the output agreement")
     report: dict[str, Any] = {
         "model": str(opts.model), "output": str(opts.out), "sidecar": str(side_path),
         "role": info.role, "head": info.head if info.role == "recognizer" else None,
@@ -204,6 +220,7 @@ def run(opts: Options) -> tuple[dict[str, Any], int]:
         "verification": cmp, "max_drop": opts.max_drop, "latency_ms": latency,
         "latency_runs": opts.latency_runs, "ops": ops, "edgetpu": gate.as_dict(),
         "target": opts.target, "passed": not failures, "failures": failures,
+        "warnings": warnings,
     }
     return report, 3 if failures else 0
 
@@ -239,6 +256,7 @@ def _summary(report: dict[str, Any]) -> str:
                      f" on the CPU -> {comp['output_model']} ({comp['message']})")
     elif comp:
         lines.append(f"  compiler  {comp['message']}")
+    lines += [f"  warning   {w}" for w in report["warnings"]]
     lines.append("  result    " + ("PASS" if report["passed"]
                                    else "FAIL: " + "; ".join(report["failures"])))
     return "\n".join(lines)

@@ -16,6 +16,7 @@ COMMANDS: dict[str, str] = {
     "recognizer": "edgeocr_convert.cli.train_recognizer_cmd:recognizer",
     "svhn-convert": "edgeocr_convert.cli.svhn_cmd:svhn_convert",
     "detector": "edgeocr_convert.cli.train_detector_cmd:detector",
+    "synth": "edgeocr_convert.cli.synth_cmd:synth",
 }
 
 

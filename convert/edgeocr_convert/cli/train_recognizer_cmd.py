@@ -16,6 +16,8 @@ import click
 @click.option("--resume", is_flag=True, help="Continue from OUT/checkpoint.weights.h5.")
 @click.option("--data", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="labels.csv of your own crops to fine-tune on (mixed with synthetic).")
+@click.option("--init", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="Start from these weights (model.h5 of an earlier run), e.g. to fine-tune.")
 @click.option("--data-fraction", type=click.FloatRange(0, 1), default=0.5, show_default=True,
               help="Share of each batch taken from --data.")
 @click.option("--batch", type=click.IntRange(min=1), default=64, show_default=True)
@@ -33,7 +35,8 @@ import click
               help="Background processes making batches (0: inline).")
 @click.option("--no-progress", is_flag=True, help="No progress bar (for logs).")
 def recognizer(
-    out: Path, steps: int, resume: bool, data: Path | None, data_fraction: float, batch: int,
+    out: Path, steps: int, resume: bool, data: Path | None, init: Path | None,
+    data_fraction: float, batch: int,
     head: str, height: int, width: int, width_mult: float, seed: int, lr: float,
     eval_every: int, checkpoint_every: int, val_size: int, plate_fraction: float, workers: int,
     no_progress: bool,
@@ -48,7 +51,7 @@ def recognizer(
 
     cfg = RecognizerTrainConfig(
         out=out, steps=steps, batch=batch, head=head, height=height, width=width,
-        width_mult=width_mult, seed=seed, lr=lr, data=data, data_fraction=data_fraction,
+        width_mult=width_mult, seed=seed, lr=lr, data=data, data_fraction=data_fraction, init=init,
         eval_every=eval_every, checkpoint_every=checkpoint_every, val_size=val_size,
         plate_fraction=plate_fraction, workers=workers, progress=not no_progress,
     )

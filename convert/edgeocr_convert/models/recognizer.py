@@ -111,4 +111,4 @@ def build_recognizer(
 
 def logits_model(model: keras.Model) -> keras.Model:
     """A view of ``model`` that outputs the pre-softmax (B, T, C) logits (shares weights)."""
-    return keras.Model(model.inputs, model.get_layer("logits").output, name=f"{model.name}_logits")
+    return keras.Model(model.input, model.get_layer("logits").output, name=f"{model.name}_logits")

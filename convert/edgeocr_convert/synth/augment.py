@@ -10,6 +10,7 @@ is reproducible by seed.
 from __future__ import annotations
 
 import functools
+from typing import cast
 
 import cv2
 import numpy as np
@@ -52,7 +53,8 @@ def rotation_homography(
     rt = np.column_stack([r[:, 0], r[:, 1], np.array([0.0, 0.0, f])])
     to_centre = np.array([[1, 0, -cx], [0, 1, -cy], [0, 0, 1]], dtype=np.float64)
     h: F64 = k @ rt @ to_centre
-    return h / h[2, 2]
+    out: F64 = h / h[2, 2]
+    return out
 
 
 def apply_homography(points: F64, h: F64) -> F64:
@@ -71,7 +73,9 @@ def _lighting_gain(rng: np.random.Generator, h: int, w: int) -> npt.NDArray[np.f
     ramp -= ramp.min()
     ramp /= max(float(ramp.max()), 1e-6)
     lo, hi = sorted(rng.uniform(0.45, 1.25, 2))
-    gain: npt.NDArray[np.float32] = (np.float32(lo) + np.float32(hi - lo) * ramp) * np.float32(rng.uniform(0.8, 1.15))
+    gain: npt.NDArray[np.float32] = (np.float32(lo) + np.float32(hi - lo) * ramp) * np.float32(
+        rng.uniform(0.8, 1.15)
+    )
     return gain
 
 
@@ -79,11 +83,13 @@ def _shadow_gain(rng: np.random.Generator, h: int, w: int) -> npt.NDArray[np.flo
     """A hard-edged shadow polygon cast across part of the image."""
     mask = np.zeros((h, w), np.float32)
     n = int(rng.integers(3, 6))
-    pts = np.stack([rng.uniform(-0.3, 1.3, n) * w, rng.uniform(-0.3, 1.3, n) * h], 1).astype(np.int32)
+    pts = np.stack([rng.uniform(-0.3, 1.3, n) * w, rng.uniform(-0.3, 1.3, n) * h], 1).astype(
+        np.int32
+    )
     cv2.fillPoly(mask, [cv2.convexHull(pts)], 1.0)
     k = int(rng.integers(0, 3)) * 2 + 1
     if k > 1:
-        mask = cv2.GaussianBlur(mask, (k * 3, k * 3), 0)
+        mask = cast("npt.NDArray[np.float32]", cv2.GaussianBlur(mask, (k * 3, k * 3), 0))
     gain: npt.NDArray[np.float32] = 1.0 - mask * np.float32(rng.uniform(0.3, 0.7))
     return gain
 
@@ -91,11 +97,18 @@ def _shadow_gain(rng: np.random.Generator, h: int, w: int) -> npt.NDArray[np.flo
 def _glare_add(rng: np.random.Generator, h: int, w: int) -> npt.NDArray[np.float32]:
     """A soft bright spot (sun or headlight reflection)."""
     spot = np.zeros((h, w), np.float32)
-    cv2.ellipse(spot, (int(rng.uniform(0, w)), int(rng.uniform(0, h))),
-                (max(1, int(w * rng.uniform(0.05, 0.35))), max(1, int(h * rng.uniform(0.1, 0.5)))),
-                float(rng.uniform(0, 180)), 0, 360, 1.0, -1)
+    cv2.ellipse(
+        spot,
+        (int(rng.uniform(0, w)), int(rng.uniform(0, h))),
+        (max(1, int(w * rng.uniform(0.05, 0.35))), max(1, int(h * rng.uniform(0.1, 0.5)))),
+        float(rng.uniform(0, 180)),
+        0,
+        360,
+        1.0,
+        -1,
+    )
     s = max(3, (min(h, w) // 4) | 1)
-    spot = cv2.GaussianBlur(spot, (s, s), 0)
+    spot = cast("npt.NDArray[np.float32]", cv2.GaussianBlur(spot, (s, s), 0))
     add: npt.NDArray[np.float32] = spot * np.float32(rng.uniform(80, 220))
     return add
 
@@ -104,30 +117,39 @@ def _dirt_gain(rng: np.random.Generator, h: int, w: int) -> npt.NDArray[np.float
     """Blotches and specks darkening the surface."""
     grid = rng.random((max(2, h // 6), max(2, w // 6))).astype(np.float32)
     blot = cv2.resize(grid, (w, h), interpolation=cv2.INTER_CUBIC)
-    thresh = float(rng.uniform(0.65, 0.88))
-    mask = np.clip((blot - thresh) * np.float32(1.0 / (1 - thresh)), 0, 1) * np.float32(rng.uniform(0.15, 0.5))
-    ys = rng.integers(0, h, int(h * w * rng.uniform(0.0005, 0.003)))
+    thresh = float(rng.uniform(0.72, 0.92))
+    mask = np.clip((blot - thresh) * np.float32(1.0 / (1 - thresh)), 0, 1) * np.float32(
+        rng.uniform(0.15, 0.5)
+    )
+    ys = rng.integers(0, h, int(h * w * rng.uniform(0.0, 0.002)))
     xs = rng.integers(0, w, ys.size)
-    mask[ys, xs] += 0.35
+    mask[ys, xs] += 0.25
     gain: npt.NDArray[np.float32] = 1.0 - np.minimum(mask, 0.9)
     return gain
 
 
-def apply_gain(img: Image, gain: npt.NDArray[np.float32] | None, add: npt.NDArray[np.float32] | None = None,
-               channel_gain: npt.NDArray[np.float32] | None = None) -> Image:
-    """One float pass: img * gain (H, W) * channel_gain (3,) + add (H, W), saturated to uint8."""
-    if gain is None and add is None and channel_gain is None:
-        return img
-    f = img.astype(np.float32)
+def apply_gain(
+    img: Image,
+    gain: npt.NDArray[np.float32] | None,
+    add: npt.NDArray[np.float32] | None = None,
+    channel_gain: npt.NDArray[np.float32] | None = None,
+) -> Image:
+    """img * gain (H, W) * channel_gain (3,) + add (H, W), saturated to uint8 (cv2 arithmetic
+    saturates in place of separate clip passes)."""
     colour = img.ndim == 3
-    if gain is not None:
-        f *= gain[..., None] if colour else gain
-    if channel_gain is not None and colour:
-        f *= channel_gain
+    out: Image = img
+    if gain is not None or channel_gain is not None:
+        g = gain if gain is not None else np.ones(img.shape[:2], np.float32)
+        if colour:
+            g3 = cv2.cvtColor(g, cv2.COLOR_GRAY2BGR)
+            if channel_gain is not None:
+                g3 = g3 * channel_gain
+            out = cast("Image", cv2.multiply(out, g3, dtype=cv2.CV_8U))
+        else:
+            out = cast("Image", cv2.multiply(out, g, dtype=cv2.CV_8U))
     if add is not None:
-        f += add[..., None] if colour else add
-    np.clip(f, 0, 255, out=f)
-    out: Image = f.astype(np.uint8)
+        a = cv2.cvtColor(add, cv2.COLOR_GRAY2BGR) if colour else add
+        out = cast("Image", cv2.add(out, a, dtype=cv2.CV_8U))
     return out
 
 
@@ -148,7 +170,7 @@ def dirt(rng: np.random.Generator, img: Image) -> Image:
 
 
 def _cast_gains(rng: np.random.Generator) -> npt.NDArray[np.float32]:
-    """Per-channel (B, G, R) gains: green-tinted traffic cameras, warm sodium light, cool daylight."""
+    """Per-channel (B, G, R) gains: green traffic cameras, warm sodium light, cool daylight."""
     kind = rng.random()
     if kind < 0.4:
         gains = np.array([rng.uniform(0.7, 0.95), rng.uniform(1.0, 1.25), rng.uniform(0.7, 0.95)])
@@ -174,7 +196,7 @@ def contrast(rng: np.random.Generator, img: Image, low: bool = False) -> Image:
     lut = np.arange(256, dtype=np.float32) / 255.0
     lut = np.power(lut, g) * 255.0
     lut = np.clip((lut - 128.0) * c + 128.0 + b, 0, 255).astype(np.uint8)
-    out: Image = cv2.LUT(img, lut)
+    out: Image = cast("Image", cv2.LUT(img, lut))
     return out
 
 
@@ -182,16 +204,16 @@ def motion_blur(rng: np.random.Generator, img: Image, max_len: int) -> Image:
     n = int(rng.integers(2, max(3, max_len + 1)))
     k = np.zeros((n, n), np.float32)
     k[n // 2, :] = 1.0
-    rot = cv2.getRotationMatrix2D(((n - 1) / 2, (n - 1) / 2), float(rng.uniform(0, 180)), 1.0)
-    k = cv2.warpAffine(k, rot, (n, n))
+    rot = cv2.getRotationMatrix2D(((n - 1) / 2, (n - 1) / 2), float(rng.normal(0, 15)), 1.0)
+    k = cast("npt.NDArray[np.float32]", cv2.warpAffine(k, rot, (n, n)))
     k /= max(float(k.sum()), 1e-6)
-    out: Image = cv2.filter2D(img, -1, k)
+    out: Image = cast("Image", cv2.filter2D(img, -1, k))
     return out
 
 
 def defocus_blur(rng: np.random.Generator, img: Image, max_sigma: float) -> Image:
     sigma = float(rng.uniform(0.4, max(0.5, max_sigma)))
-    out: Image = cv2.GaussianBlur(img, (0, 0), sigma)
+    out: Image = cast("Image", cv2.GaussianBlur(img, (0, 0), sigma))
     return out
 
 
@@ -203,7 +225,8 @@ def _noise_bank() -> npt.NDArray[np.float32]:
     """Unit Gaussian noise drawn once from a fixed seed; samples take random windows of it.
     Drawing fresh normals per image costs more than everything else in a crop."""
     bank: npt.NDArray[np.float32] = np.random.default_rng(12345).standard_normal(
-        (_NOISE_BANK_SIDE, _NOISE_BANK_SIDE), dtype=np.float32)
+        (_NOISE_BANK_SIDE, _NOISE_BANK_SIDE), dtype=np.float32
+    )
     return bank
 
 
@@ -214,7 +237,10 @@ def noise_field(rng: np.random.Generator, h: int, w: int, sigma: float) -> npt.N
     if h > side or w > side:
         reps = (h // side + 1, w // side + 1)
         big = np.tile(bank, reps)
-        y, x = int(rng.integers(0, big.shape[0] - h + 1)), int(rng.integers(0, big.shape[1] - w + 1))
+        y, x = (
+            int(rng.integers(0, big.shape[0] - h + 1)),
+            int(rng.integers(0, big.shape[1] - w + 1)),
+        )
         out: npt.NDArray[np.float32] = big[y : y + h, x : x + w] * np.float32(sigma)
         return out
     y, x = int(rng.integers(0, side - h + 1)), int(rng.integers(0, side - w + 1))
@@ -223,15 +249,17 @@ def noise_field(rng: np.random.Generator, h: int, w: int, sigma: float) -> npt.N
 
 
 def noise(rng: np.random.Generator, img: Image) -> Image:
-    return apply_gain(img, None, noise_field(rng, img.shape[0], img.shape[1], float(rng.uniform(2, 14))))
+    return apply_gain(
+        img, None, noise_field(rng, img.shape[0], img.shape[1], float(rng.uniform(1.5, 9)))
+    )
 
 
-def jpeg(rng: np.random.Generator, img: Image, lo: int = 12, hi: int = 85) -> Image:
+def jpeg(rng: np.random.Generator, img: Image, lo: int = 20, hi: int = 90) -> Image:
     q = int(rng.integers(lo, hi + 1))
     ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, q])
     if not ok:
         return img
-    out: Image = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
+    out: Image = cast("Image", cv2.imdecode(buf, cv2.IMREAD_UNCHANGED))
     return out
 
 
@@ -247,7 +275,9 @@ def surface_effects(rng: np.random.Generator, img: Image) -> Image:
     return apply_gain(img, gain)
 
 
-def camera_effects(rng: np.random.Generator, img: Image, *, strength: float = 1.0, blur_scale: float = 1.0) -> Image:
+def camera_effects(
+    rng: np.random.Generator, img: Image, *, strength: float = 1.0, blur_scale: float = 1.0
+) -> Image:
     """Effects of light and camera, applied at the captured resolution.
 
     ``blur_scale`` bounds blur to the object's size in pixels: a 40-px plate blurred by
@@ -265,7 +295,7 @@ def camera_effects(rng: np.random.Generator, img: Image, *, strength: float = 1.
         img = motion_blur(rng, img, max_len=max(2, int(4 * strength * blur_scale)))
     elif r < 0.65 * strength:
         img = defocus_blur(rng, img, max_sigma=1.5 * strength * blur_scale)
-    if rng.random() < 0.6:
+    if rng.random() < 0.5:
         img = noise(rng, img)
     if rng.random() < 0.6:
         img = jpeg(rng, img)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from pathlib import Path
+from typing import cast
 
 import cv2
 import numpy as np
@@ -21,8 +22,18 @@ log = logging.getLogger(__name__)
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
 
 CAR_COLOURS: tuple[draw.Colour, ...] = (
-    (245, 245, 245), (20, 20, 20), (150, 150, 150), (190, 190, 195), (40, 40, 160), (140, 60, 20),
-    (60, 60, 60), (30, 90, 30), (200, 210, 220), (20, 20, 90), (90, 140, 200), (40, 150, 220),
+    (245, 245, 245),
+    (20, 20, 20),
+    (150, 150, 150),
+    (190, 190, 195),
+    (40, 40, 160),
+    (140, 60, 20),
+    (60, 60, 60),
+    (30, 90, 30),
+    (200, 210, 220),
+    (20, 20, 90),
+    (90, 140, 200),
+    (40, 150, 220),
 )
 
 
@@ -33,7 +44,9 @@ class BackgroundPool:
     than ``max_side`` are shrunk once on load, which keeps patches cheap to cut.
     """
 
-    def __init__(self, paths: Sequence[Path] | Path, max_cached: int = 2000, max_side: int = 800) -> None:
+    def __init__(
+        self, paths: Sequence[Path] | Path, max_cached: int = 2000, max_side: int = 800
+    ) -> None:
         items = [paths] if isinstance(paths, Path) else list(paths)
         files: list[Path] = []
         for p in items:
@@ -55,13 +68,13 @@ class BackgroundPool:
         if i in self._cache:
             return self._cache[i]
         # Kept grey: the shipped photos are greyscale, and one channel is a third of the memory.
-        img = cv2.imread(str(self.files[i]), cv2.IMREAD_GRAYSCALE)
+        img = cast("Image | None", cv2.imread(str(self.files[i]), cv2.IMREAD_GRAYSCALE))
         if img is None:
             log.warning("%s: cannot decode background, skipping", self.files[i])
             return None
         s = self.max_side / max(img.shape[:2])
         if s < 1.0:
-            img = cv2.resize(img, None, fx=s, fy=s, interpolation=cv2.INTER_AREA)
+            img = cast("Image", cv2.resize(img, None, fx=s, fy=s, interpolation=cv2.INTER_AREA))
         if len(self._cache) < self.max_cached:
             self._cache[i] = img
         return img
@@ -82,7 +95,9 @@ class BackgroundPool:
         ch, cw = min(ch, ih), min(cw, iw)
         y = int(rng.integers(0, ih - ch + 1))
         x = int(rng.integers(0, iw - cw + 1))
-        patch = cv2.resize(img[y : y + ch, x : x + cw], (width, height), interpolation=cv2.INTER_LINEAR)
+        patch = cv2.resize(
+            img[y : y + ch, x : x + cw], (width, height), interpolation=cv2.INTER_LINEAR
+        )
         patch = cv2.cvtColor(patch, cv2.COLOR_GRAY2BGR)
         if rng.random() < 0.5:
             patch = patch[:, ::-1]
@@ -98,6 +113,8 @@ def find_package_photos() -> list[Path]:
         try:
             m = __import__(mod)
         except ImportError:
+            continue
+        if not m.__file__:
             continue
         base = Path(m.__file__).parent / sub
         if base.is_dir():
@@ -115,7 +132,9 @@ def procedural(rng: np.random.Generator, height: int, width: int) -> Image:
     if kind == 0:  # smooth value noise at several scales
         img = np.empty((h, w, 3), np.uint8)
         img[:] = base
-        tex = draw.noise_texture(rng, h, w, int(rng.integers(8, 80)), 50.0) + draw.noise_texture(rng, h, w, 3, 12.0)
+        tex = draw.noise_texture(rng, h, w, int(rng.integers(8, 80)), 50.0) + draw.noise_texture(
+            rng, h, w, 3, 12.0
+        )
         return draw.add_texture(img, tex)
     if kind == 1:
         return draw.vertical_gradient(h, w, base, draw.random_colour(rng, 20, 235))
@@ -129,7 +148,13 @@ def procedural(rng: np.random.Generator, height: int, width: int) -> Image:
         for row, y in enumerate(range(0, h, bh)):
             off = (bw // 2) * (row % 2)
             for x in range(-off, w, bw):
-                cv2.rectangle(img, (x + 1, y + 1), (x + bw - 2, y + bh - 2), draw.jitter_colour(rng, brick, 18), -1)
+                cv2.rectangle(
+                    img,
+                    (x + 1, y + 1),
+                    (x + bw - 2, y + bh - 2),
+                    draw.jitter_colour(rng, brick, 18),
+                    -1,
+                )
         return draw.add_texture(img, draw.noise_texture(rng, h, w, 3, 10.0))
     if kind == 3:  # asphalt / concrete
         g = int(rng.integers(50, 170))
@@ -138,7 +163,13 @@ def procedural(rng: np.random.Generator, height: int, width: int) -> Image:
         img = draw.add_texture(img, speck + draw.noise_texture(rng, h, w, 40, 20.0))
         if rng.random() < 0.4:
             y = int(rng.uniform(0, h))
-            cv2.line(img, (0, y), (w, int(y + rng.uniform(-h, h) * 0.3)), (230, 230, 230), int(rng.integers(2, 10)))
+            cv2.line(
+                img,
+                (0, y),
+                (w, int(y + rng.uniform(-h, h) * 0.3)),
+                (230, 230, 230),
+                int(rng.integers(2, 10)),
+            )
         return img
     if kind == 4:  # stripes / siding
         img = np.empty((h, w, 3), np.uint8)
@@ -151,7 +182,12 @@ def procedural(rng: np.random.Generator, height: int, width: int) -> Image:
     return car_body(rng, h, w)
 
 
-def car_body(rng: np.random.Generator, height: int, width: int, plate_box: tuple[int, int, int, int] | None = None) -> Image:
+def car_body(
+    rng: np.random.Generator,
+    height: int,
+    width: int,
+    plate_box: tuple[int, int, int, int] | None = None,
+) -> Image:
     """A car-like rear or front: body colour with a gradient, a bumper, lights, a grille
     or a dark recess around ``plate_box`` (x0, y0, x1, y1) when given."""
     h, w = height, width
@@ -164,18 +200,56 @@ def car_body(rng: np.random.Generator, height: int, width: int, plate_box: tuple
     r = rng.random()
     if r < 0.5:  # bumper line below and/or above the plate
         by = int(y1 + ph * rng.uniform(0.1, 0.8))
-        cv2.rectangle(img, (0, by), (w, h), draw.jitter_colour(rng, (40, 40, 40), 30) if rng.random() < 0.6 else body, -1)
+        cv2.rectangle(
+            img,
+            (0, by),
+            (w, h),
+            draw.jitter_colour(rng, (40, 40, 40), 30) if rng.random() < 0.6 else body,
+            -1,
+        )
         cv2.line(img, (0, by), (w, by), draw.jitter_colour(rng, body, 60), max(1, ph // 10))
     if rng.random() < 0.4:  # recessed plate holder
         m = int(ph * rng.uniform(0.08, 0.35))
-        cv2.rectangle(img, (x0 - m, y0 - m), (x1 + m, y1 + m), draw.jitter_colour(rng, (30, 30, 30), 25), -1)
+        cv2.rectangle(
+            img, (x0 - m, y0 - m), (x1 + m, y1 + m), draw.jitter_colour(rng, (30, 30, 30), 25), -1
+        )
     if rng.random() < 0.4:  # tail lights / grille
         ly = int(y0 - ph * rng.uniform(0.2, 1.5))
         lw = int(pw * rng.uniform(0.4, 0.9))
-        col = draw.jitter_colour(rng, (40, 40, 190), 40) if rng.random() < 0.6 else draw.jitter_colour(rng, (40, 40, 40), 20)
+        col = (
+            draw.jitter_colour(rng, (40, 40, 190), 40)
+            if rng.random() < 0.6
+            else draw.jitter_colour(rng, (40, 40, 40), 20)
+        )
         cv2.rectangle(img, (x0 - lw - int(pw * 0.3), ly), (x0 - int(pw * 0.3), ly + ph), col, -1)
         cv2.rectangle(img, (x1 + int(pw * 0.3), ly), (x1 + lw + int(pw * 0.3), ly + ph), col, -1)
     if rng.random() < 0.3:  # a badge or trunk text (not a plate)
-        cv2.ellipse(img, ((x0 + x1) // 2, int(y0 - ph * 0.9)), (max(2, pw // 8), max(2, ph // 5)), 0, 0, 360,
-                    draw.jitter_colour(rng, (200, 200, 200), 40), -1)
+        cv2.ellipse(
+            img,
+            ((x0 + x1) // 2, int(y0 - ph * 0.9)),
+            (max(2, pw // 8), max(2, ph // 5)),
+            0,
+            0,
+            360,
+            draw.jitter_colour(rng, (200, 200, 200), 40),
+            -1,
+        )
+    if y0 > 2.5 * ph and rng.random() < 0.7:
+        # Rear window: dark glass above the boot lid, narrower at the top.
+        gy1 = int(y0 - ph * rng.uniform(1.3, 2.2))
+        gy0 = max(0, int(gy1 - ph * rng.uniform(1.5, 4.0)))
+        inset = int(w * rng.uniform(0.05, 0.15))
+        slope = int((gy1 - gy0) * rng.uniform(0.2, 0.6))
+        pts = np.array(
+            [[inset + slope, gy0], [w - inset - slope, gy0], [w - inset, gy1], [inset, gy1]],
+            np.int32,
+        )
+        glass = draw.jitter_colour(rng, (45, 40, 35), 25)
+        cv2.fillPoly(img, [pts], glass, cv2.LINE_AA)
+    if h - y1 > 1.5 * ph and rng.random() < 0.6:
+        # Tyres and the shadow under the car at the bottom corners.
+        ty = h - int(ph * rng.uniform(0.2, 0.8))
+        tr = int(ph * rng.uniform(1.0, 1.8))
+        for tx in (int(w * rng.uniform(0.0, 0.12)), int(w * rng.uniform(0.88, 1.0))):
+            cv2.ellipse(img, (tx, ty), (max(2, tr // 2), tr), 0, 0, 360, (25, 25, 25), -1)
     return draw.add_texture(img, draw.noise_texture(rng, h, w, 30, 10.0))

@@ -9,6 +9,7 @@ see CONTRACTS "Recognizer input convention").
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import cast
 
 import cv2
 import numpy as np
@@ -39,14 +40,15 @@ class Captured:
     image: Image
     quad: np.ndarray
     text: str
+    style: str = ""
 
 
 def in_context(rng: np.random.Generator, obj: Rendered, kind: Kind) -> tuple[Image, np.ndarray]:
     """The face composited (through its alpha) onto a larger context canvas; returns the canvas
     and the face's quad in it."""
     fh, fw = obj.image.shape[:2]
-    mx = int(fw * rng.uniform(0.15, 0.7))
-    my = int(fh * rng.uniform(0.25, 1.0))
+    mx = int(fw * rng.uniform(0.15, 0.45))
+    my = int(fh * rng.uniform(0.3, 0.9))
     ch, cw = fh + 2 * my, fw + 2 * mx
     box = (mx, my, mx + fw, my + fh)
     if kind == "plate" and rng.random() < 0.75:
@@ -55,7 +57,9 @@ def in_context(rng: np.random.Generator, obj: Rendered, kind: Kind) -> tuple[Ima
         canvas = procedural(rng, ch, cw)
     a = obj.alpha.astype(np.float32)[..., None] / 255.0
     roi = canvas[my : my + fh, mx : mx + fw].astype(np.float32)
-    canvas[my : my + fh, mx : mx + fw] = (roi + (obj.image.astype(np.float32) - roi) * a).astype(np.uint8)
+    canvas[my : my + fh, mx : mx + fw] = (roi + (obj.image.astype(np.float32) - roi) * a).astype(
+        np.uint8
+    )
     quad = np.array([[mx, my], [mx + fw, my], [mx + fw, my + fh], [mx, my + fh]], dtype=np.float64)
     return canvas, quad
 
@@ -64,7 +68,8 @@ def capture(rng: np.random.Generator, kind: Kind, style: str | None = None) -> C
     """Render, set in context, tilt, scale to camera size and degrade one object."""
     obj = render_object(rng, kind, style)
     # Face width on the sensor: log-uniform from small to large, so low resolution is common.
-    target = float(np.exp(rng.uniform(np.log(45), np.log(280))))
+    hi = 170 if obj.style.startswith("br") else 280  # traffic cameras see BR plates small
+    target = float(np.exp(rng.uniform(np.log(45), np.log(hi))))
     obj = rescale(obj, target * 1.4)
     face = augment.surface_effects(rng, obj.image)
     obj = Rendered(face, obj.text, obj.alpha, obj.style)
@@ -82,18 +87,31 @@ def capture(rng: np.random.Generator, kind: Kind, style: str | None = None) -> C
     centre = (float(quad[:, 0].mean()), float(quad[:, 1].mean()))
     h = augment.rotation_homography(rng, cw, ch, centre)
     s = target / float(quad[1, 0] - quad[0, 0])
+    # Only the neighbourhood a loose detector crop can reach is rendered: the plate's box
+    # grown by ~35% of its width and 70% of its height, within the warped canvas.
     corners = np.array([[0, 0], [cw, 0], [cw, ch], [0, ch]], dtype=np.float64)
     warped = augment.apply_homography(corners, h) * s
-    lo = warped.min(axis=0)
-    size = np.ceil(warped.max(axis=0) - lo).astype(int) + 1
+    wq = augment.apply_homography(quad, h) * s
+    qlo, qhi = wq.min(axis=0), wq.max(axis=0)
+    grow = (qhi - qlo) * np.array([0.35, 0.7])
+    lo = np.maximum(warped.min(axis=0), qlo - grow)
+    hi = np.minimum(warped.max(axis=0), qhi + grow)
+    size = np.ceil(hi - lo).astype(int) + 1
     t = np.array([[s, 0, -lo[0]], [0, s, -lo[1]], [0, 0, 1]], dtype=np.float64)
     m = t @ h
     out_w, out_h = int(min(size[0], 2000)), int(min(size[1], 2000))
     interp = cv2.INTER_AREA if s < 0.7 else cv2.INTER_LINEAR
-    img = cv2.warpPerspective(canvas, m, (out_w, out_h), flags=interp, borderMode=cv2.BORDER_REFLECT)
-    img = augment.camera_effects(rng, img, strength=float(rng.uniform(0.5, 1.4)),
-                                 blur_scale=float(np.clip(target / 130.0, 0.35, 1.3)))
-    return Captured(img, augment.apply_homography(quad, m), obj.text)
+    img = cast(
+        "Image",
+        cv2.warpPerspective(canvas, m, (out_w, out_h), flags=interp, borderMode=cv2.BORDER_REFLECT),
+    )
+    img = augment.camera_effects(
+        rng,
+        img,
+        strength=float(rng.uniform(0.5, 1.4)),
+        blur_scale=float(np.clip(target / 130.0, 0.35, 1.3)),
+    )
+    return Captured(img, augment.apply_homography(quad, m), obj.text, obj.style)
 
 
 def detector_quad(rng: np.random.Generator, quad: np.ndarray) -> np.ndarray:
@@ -104,15 +122,15 @@ def detector_quad(rng: np.random.Generator, quad: np.ndarray) -> np.ndarray:
     h = float(np.linalg.norm(q[3] - q[0]) + np.linalg.norm(q[2] - q[1])) / 2
     r = rng.random()
     if r < 0.3:
-        mx, my = float(rng.uniform(0.03, 0.2)), float(rng.uniform(0.08, 0.45))
+        mx, my = float(rng.uniform(0.01, 0.1)), float(rng.uniform(0.05, 0.35))
     elif r < 0.45:
         mx, my = float(rng.uniform(-0.03, 0.0)), float(rng.uniform(-0.06, 0.0))
     else:
         mx, my = float(rng.uniform(-0.01, 0.04)), float(rng.uniform(-0.02, 0.08))
     q = expand_quad(q, mx, my)
     sigma = float(rng.uniform(0.005, 0.035))
-    q = q + rng.normal(0, sigma, (4, 2)) * np.array([w, h])
-    return q
+    out: np.ndarray = q + rng.normal(0, sigma, (4, 2)) * np.array([w, h])
+    return out
 
 
 def make_crop(rng: np.random.Generator, kind: Kind, height: int, width: int) -> tuple[Image, str]:
@@ -120,8 +138,9 @@ def make_crop(rng: np.random.Generator, kind: Kind, height: int, width: int) -> 
     if height < 4 or width < 4:
         raise ValueError(f"crop size {width}x{height} is too small")
     cap = capture(rng, kind)
-    grey = cv2.cvtColor(cap.image, cv2.COLOR_BGR2GRAY)
-    if rng.random() < 0.06:
+    grey = cast("Image", cv2.cvtColor(cap.image, cv2.COLOR_BGR2GRAY))
+    # IR traffic cameras often show BR plates with light characters on a dark plate.
+    if rng.random() < (0.3 if cap.style == "br_old" else 0.05):
         grey = 255 - grey  # some IR cameras deliver negative-looking plates
     crop: Image = warp_quad(grey, detector_quad(rng, cap.quad), width, height)
     return crop, cap.text

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import cv2
 import numpy as np
@@ -63,7 +64,7 @@ def paint_text(
     x0, y0, x1, y1 = box
     bh, bw = max(1, y1 - y0), max(1, x1 - x0)
     m = text_mask(font, text, small=small, caps_only=caps_only, spacing=spacing)
-    w = int(round(m.shape[1] * bh / max(1, m.shape[0]) * squeeze))
+    w = round(m.shape[1] * bh / max(1, m.shape[0]) * squeeze)
     w = max(1, min(w, bw))
     fitted = fit_mask(m, w, bh)
     if align == "left":
@@ -80,8 +81,9 @@ def vertical_gradient(h: int, w: int, top: Colour, bottom: Colour) -> Image:
     t = np.linspace(0.0, 1.0, h, dtype=np.float32)[:, None, None]
     a = np.asarray(top, dtype=np.float32)
     b = np.asarray(bottom, dtype=np.float32)
-    col = (a + (b - a) * t).astype(np.uint8)
-    return np.ascontiguousarray(np.broadcast_to(col, (h, w, 3)))
+    col = (a + (b - a) * t).astype(np.uint8)  # (h, 1, 3)
+    out: Image = cast("Image", cv2.resize(col, (w, h), interpolation=cv2.INTER_NEAREST))
+    return out
 
 
 def rounded_mask(h: int, w: int, radius: int) -> Mask:
@@ -99,12 +101,16 @@ def rounded_mask(h: int, w: int, radius: int) -> Mask:
 
 
 def jitter_colour(rng: np.random.Generator, colour: Colour, amount: int = 20) -> Colour:
-    c = np.clip(np.asarray(colour) + rng.integers(-amount, amount + 1, 3), 0, 255)
-    return int(c[0]), int(c[1]), int(c[2])
+    d = rng.integers(-amount, amount + 1, 3).tolist()
+    return (
+        min(255, max(0, colour[0] + d[0])),
+        min(255, max(0, colour[1] + d[1])),
+        min(255, max(0, colour[2] + d[2])),
+    )
 
 
 def random_colour(rng: np.random.Generator, lo: int = 0, hi: int = 256) -> Colour:
-    c = rng.integers(lo, hi, 3)
+    c = rng.integers(lo, hi, 3).tolist()
     return int(c[0]), int(c[1]), int(c[2])
 
 
@@ -120,16 +126,22 @@ def contrasting(rng: np.random.Generator, bg: Colour) -> Colour:
     return random_colour(rng, 190, 256)
 
 
-def noise_texture(rng: np.random.Generator, h: int, w: int, scale: int, amp: float) -> npt.NDArray[np.float32]:
+def noise_texture(
+    rng: np.random.Generator, h: int, w: int, scale: int, amp: float
+) -> npt.NDArray[np.float32]:
     """Smooth value noise in [-amp, amp] (upsampled random grid), (h, w) float32."""
     gh, gw = max(2, h // max(scale, 1) + 2), max(2, w // max(scale, 1) + 2)
     grid = rng.uniform(-amp, amp, (gh, gw)).astype(np.float32)
-    out: npt.NDArray[np.float32] = cv2.resize(grid, (w, h), interpolation=cv2.INTER_CUBIC)
+    out: npt.NDArray[np.float32] = cast(
+        "npt.NDArray[np.float32]", cv2.resize(grid, (w, h), interpolation=cv2.INTER_CUBIC)
+    )
     return out
 
 
 def add_texture(img: Image, tex: npt.NDArray[np.float32]) -> Image:
-    out: Image = np.clip(img.astype(np.float32) + tex[..., None], 0, 255).astype(np.uint8)
+    """``img`` plus a (H, W) float texture, saturated (cv2 saturates in one pass, no clip)."""
+    t = cv2.cvtColor(tex, cv2.COLOR_GRAY2BGR) if img.ndim == 3 else tex
+    out: Image = cast("Image", cv2.add(img, t, dtype=cv2.CV_8U))
     return out
 
 
@@ -140,7 +152,7 @@ def rescale(obj: Rendered, width: float) -> Rendered:
     if width >= w:
         return obj
     f = max(width, 8.0) / w
-    size = (max(1, int(round(w * f))), max(1, int(round(h * f))))
-    img: Image = cv2.resize(obj.image, size, interpolation=cv2.INTER_AREA)
-    alpha: Mask = cv2.resize(obj.alpha, size, interpolation=cv2.INTER_AREA)
+    size = (max(1, round(w * f)), max(1, round(h * f)))
+    img: Image = cast("Image", cv2.resize(obj.image, size, interpolation=cv2.INTER_AREA))
+    alpha: Mask = cast("Mask", cv2.resize(obj.alpha, size, interpolation=cv2.INTER_AREA))
     return Rendered(img, obj.text, alpha, obj.style)

@@ -17,7 +17,7 @@ import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Literal, cast
 
 import cv2
 import numpy as np
@@ -47,7 +47,11 @@ def _system_font_files() -> list[Path]:
     if fc:
         try:
             out = subprocess.run(
-                [fc, "--format", "%{file}\n"], capture_output=True, text=True, timeout=20, check=False
+                [fc, "--format", "%{file}\n"],
+                capture_output=True,
+                text=True,
+                timeout=20,
+                check=False,
             ).stdout
             files.update(Path(line) for line in out.splitlines() if line.strip())
         except (OSError, subprocess.SubprocessError):
@@ -57,7 +61,7 @@ def _system_font_files() -> list[Path]:
             files.update(d.rglob("*.ttf"))
             files.update(d.rglob("*.otf"))
     try:
-        import matplotlib  # noqa: PLC0415 - optional fallback only
+        import matplotlib
 
         mpl = Path(matplotlib.__file__).parent / "mpl-data" / "fonts" / "ttf"
         files.update(mpl.glob("DejaVu*.ttf"))
@@ -72,12 +76,14 @@ def _roles_for(name: str) -> set[FontRole]:
     italic = bool(re.search(r"Italic|Oblique", name))
     serif = "Serif" in name
     mono = bool(re.search(r"Mono|OCRB", name))
-    condensed = bool(re.search(r"Condensed|Narrow|Bebas|SemiCondensed", name))
+    condensed = bool(re.search(r"Cond|Narrow|Bebas", name))
     if serif:
         roles.add("script" if italic else "serif")
     else:
         roles.add("sans")
-        if not italic and (bold or mono or condensed or "Regular" in name or "OCRB" in name):
+        # Plate characters are heavy strokes: only bold faces, bold condensed ones, OCR-B and
+        # Bebas (which is bold by design) qualify.
+        if not italic and (bold or "OCRB" in name or "Bebas" in name) and "FreeMono" not in name:
             roles.add("plate")
         if condensed and not italic:
             roles.add("condensed")
@@ -94,17 +100,22 @@ class FontSet:
 
     by_role: dict[FontRole, tuple[Path, ...]]
 
-    def pick(self, rng: np.random.Generator, role: FontRole) -> Path:
-        choices = self.by_role.get(role) or self.by_role["sans"]
+    def pick(self, rng: np.random.Generator, role: str) -> Path:
+        """A random font for ``role`` (one of FontRole; unknown roles fall back to sans)."""
+        choices = self.by_role.get(cast("FontRole", role)) or self.by_role["sans"]
         return choices[int(rng.integers(len(choices)))]
 
 
 @functools.lru_cache(maxsize=1)
 def font_set() -> FontSet:
     """All usable fonts on this machine; raises FontsNotFoundError with an install hint."""
-    groups: dict[FontRole, list[Path]] = {}
+    groups: dict[str, list[Path]] = {}
+    seen: set[str] = set()
     for path in _system_font_files():
         name = path.name
+        if name in seen:  # matplotlib's DejaVu duplicates the system copy
+            continue
+        seen.add(name)
         if not _LATIN.match(name) or _SKIP.search(name):
             continue
         for role in _roles_for(name):
@@ -116,8 +127,8 @@ def font_set() -> FontSet:
         )
     for role in ("plate", "serif", "script", "condensed", "mono"):
         if not groups.get(role):
-            groups[role] = list(groups["sans"])  # type: ignore[index]
-    return FontSet({k: tuple(v) for k, v in groups.items()})
+            groups[role] = list(groups["sans"])
+    return FontSet({cast("FontRole", k): tuple(v) for k, v in groups.items()})
 
 
 # Glyphs are cached at these pixel sizes; layouts resize the rendered line to their box.
@@ -138,7 +149,7 @@ class _FontMetrics:
     baseline: int
 
 
-@functools.lru_cache(maxsize=256)
+@functools.lru_cache(maxsize=1024)
 def _metrics(path: Path, size: int) -> _FontMetrics:
     font = ImageFont.truetype(str(path), size)
     ascent, descent = font.getmetrics()
@@ -147,10 +158,10 @@ def _metrics(path: Path, size: int) -> _FontMetrics:
     return _FontMetrics(font, ascent + descent, cap_top, ascent)
 
 
-@functools.lru_cache(maxsize=16384)
+@functools.lru_cache(maxsize=65536)
 def _glyph(path: Path, size: int, ch: str) -> _Glyph:
     m = _metrics(path, size)
-    advance = max(1, int(round(m.font.getlength(ch))))
+    advance = max(1, round(m.font.getlength(ch)))
     pad = size // 4  # italic glyphs overhang their advance
     img = Image.new("L", (advance + 2 * pad, m.height), 0)
     ImageDraw.Draw(img).text((pad, m.baseline), ch, font=m.font, fill=255, anchor="ls")
@@ -164,12 +175,25 @@ def text_mask(
     the cap height vertically (or to ascent..descent when ``caps_only`` is false).
 
     ``spacing`` adds letter spacing as a fraction of the font size (may be negative).
+    The result may be shared with a cache: do not modify it.
     """
-    size = _SIZES[0] if small else _SIZES[1]
+    if small and spacing == 0.0:
+        # Small text (state names, slogans, street names, signs) comes from fixed word lists,
+        # so whole words repeat and are worth caching.
+        return _word_mask(path, text, caps_only)
+    return _compose(path, text, _SIZES[0] if small else _SIZES[1], caps_only, spacing)
+
+
+@functools.lru_cache(maxsize=8192)
+def _word_mask(path: Path, text: str, caps_only: bool) -> Mask:
+    return _compose(path, text, _SIZES[0], caps_only, 0.0)
+
+
+def _compose(path: Path, text: str, size: int, caps_only: bool, spacing: float) -> Mask:
     m = _metrics(path, size)
     pad = size // 4
     glyphs = [_glyph(path, size, ch) for ch in text]
-    extra = int(round(spacing * size))
+    extra = round(spacing * size)
     total = sum(g.advance for g in glyphs) + extra * max(0, len(glyphs) - 1) + 2 * pad + 2
     canvas = np.zeros((m.height, max(total, 1)), dtype=np.uint8)
     x = 0
@@ -197,5 +221,5 @@ def fit_mask(mask: Mask, width: int, height: int) -> Mask:
     if mask.shape[1] == width and mask.shape[0] == height:
         return mask
     interp = cv2.INTER_AREA if width < mask.shape[1] else cv2.INTER_LINEAR
-    out: Mask = cv2.resize(mask, (width, height), interpolation=interp)
+    out: Mask = cast("Mask", cv2.resize(mask, (width, height), interpolation=interp))
     return out

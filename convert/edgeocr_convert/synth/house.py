@@ -6,16 +6,31 @@ under the number are decoration, not part of the label.
 
 from __future__ import annotations
 
+from typing import cast
+
 import cv2
 import numpy as np
+import numpy.typing as npt
 
 from edgeocr_convert.synth import draw
 from edgeocr_convert.synth.draw import Colour, Rendered
 from edgeocr_convert.synth.fonts import font_set
 from edgeocr_convert.synth.plates import LETTERS
 
-STREETS = ("Main St", "Oak Avenue", "RUE DE LA PAIX", "Elm Street", "Hauptstrasse", "Rua das Flores",
-           "Church Rd", "Park Lane", "AV. PAULISTA", "Mill Road", "Station Rd", "High Street")
+STREETS = (
+    "Main St",
+    "Oak Avenue",
+    "RUE DE LA PAIX",
+    "Elm Street",
+    "Hauptstrasse",
+    "Rua das Flores",
+    "Church Rd",
+    "Park Lane",
+    "AV. PAULISTA",
+    "Mill Road",
+    "Station Rd",
+    "High Street",
+)
 
 
 def house_text(rng: np.random.Generator) -> str:
@@ -29,16 +44,29 @@ def house_text(rng: np.random.Generator) -> str:
 
 def _material(rng: np.random.Generator, h: int, w: int) -> tuple[np.ndarray, Colour]:
     """A plaque or wall surface and an ink colour that contrasts with it."""
-    kind = str(rng.choice(["enamel", "metal", "ceramic", "wood", "wall", "door", "dark"],
-                          p=[0.2, 0.15, 0.15, 0.12, 0.18, 0.1, 0.1]))
+    kind = str(
+        rng.choice(
+            ["enamel", "metal", "ceramic", "wood", "wall", "door", "dark"],
+            p=[0.2, 0.15, 0.15, 0.12, 0.18, 0.1, 0.1],
+        )
+    )
     if kind == "enamel":
-        bg = draw.jitter_colour(rng, [(140, 60, 10), (250, 250, 250), (40, 120, 20), (30, 30, 160)][int(rng.integers(4))], 20)
+        bg = draw.jitter_colour(
+            rng,
+            [(140, 60, 10), (250, 250, 250), (40, 120, 20), (30, 30, 160)][int(rng.integers(4))],
+            20,
+        )
         img = np.empty((h, w, 3), np.uint8)
         img[:] = bg
     elif kind == "metal":
-        base = draw.jitter_colour(rng, [(180, 180, 180), (60, 150, 200), (90, 110, 130)][int(rng.integers(3))], 20)
+        base = draw.jitter_colour(
+            rng, [(180, 180, 180), (60, 150, 200), (90, 110, 130)][int(rng.integers(3))], 20
+        )
         img = draw.vertical_gradient(h, w, draw.jitter_colour(rng, base, 40), base)
-        streaks = cv2.resize(rng.normal(0, 10, (1, w)).astype(np.float32), (w, h))
+        streaks = cast(
+            "npt.NDArray[np.float32]",
+            cv2.resize(rng.normal(0, 10, (1, w)).astype(np.float32), (w, h)),
+        )
         img = draw.add_texture(img, streaks)
         bg = base
     elif kind == "ceramic":
@@ -51,8 +79,13 @@ def _material(rng: np.random.Generator, h: int, w: int) -> tuple[np.ndarray, Col
         bg = draw.jitter_colour(rng, (50, 100, 150), 30)
         img = np.empty((h, w, 3), np.uint8)
         img[:] = bg
-        grain = np.sin(np.arange(h, dtype=np.float32)[:, None] * rng.uniform(0.3, 0.9)
-                       + draw.noise_texture(rng, h, w, 40, 4.0)) * 14
+        grain = (
+            np.sin(
+                np.arange(h, dtype=np.float32)[:, None] * rng.uniform(0.3, 0.9)
+                + draw.noise_texture(rng, h, w, 40, 4.0)
+            )
+            * 14
+        )
         img = draw.add_texture(img, grain.astype(np.float32))
     elif kind == "dark":
         bg = draw.random_colour(rng, 0, 70)
@@ -62,9 +95,11 @@ def _material(rng: np.random.Generator, h: int, w: int) -> tuple[np.ndarray, Col
         bg = draw.random_colour(rng, 60, 250)
         img = np.empty((h, w, 3), np.uint8)
         img[:] = bg
-        img = draw.add_texture(img, draw.noise_texture(rng, h, w, 6, 12.0) + draw.noise_texture(rng, h, w, 60, 20.0))
+        img = draw.add_texture(
+            img, draw.noise_texture(rng, h, w, 6, 12.0) + draw.noise_texture(rng, h, w, 60, 20.0)
+        )
     ink = draw.contrasting(rng, bg)
-    if kind in ("enamel", "dark") and rng.random() < 0.6:
+    if kind in ("enamel", "dark") and draw.luminance(bg) < 110 and rng.random() < 0.6:
         ink = draw.jitter_colour(rng, (245, 245, 245), 10)
     return img, ink
 
@@ -77,22 +112,51 @@ def render_house_number(rng: np.random.Generator) -> Rendered:
     w = int(h * max(0.9, len(text) * char_w * (0.75 if street else 1.0) + rng.uniform(0.3, 0.7)))
     img, ink = _material(rng, h, w)
     f = font_set()
-    role = str(rng.choice(["plate", "sans", "serif", "script", "condensed"], p=[0.25, 0.25, 0.25, 0.15, 0.1]))
-    font = f.pick(rng, role)  # type: ignore[arg-type]
-    top, bottom = int(h * rng.uniform(0.08, 0.18)), int(h * (0.62 if street else rng.uniform(0.82, 0.92)))
+    role = str(
+        rng.choice(
+            ["plate", "sans", "serif", "script", "condensed"], p=[0.25, 0.25, 0.25, 0.15, 0.1]
+        )
+    )
+    font = f.pick(rng, role)
+    top, bottom = (
+        int(h * rng.uniform(0.08, 0.18)),
+        int(h * (0.62 if street else rng.uniform(0.82, 0.92))),
+    )
     if text[-1].isalpha() and rng.random() < 0.4:
         # The suffix letter drawn smaller beside the digits.
-        x0, x1 = draw.paint_text(img, font, text[:-1], (int(w * 0.06), top, int(w * 0.8), bottom), ink,
-                                 squeeze=float(rng.uniform(0.8, 1.2)))
+        _x0, x1 = draw.paint_text(
+            img,
+            font,
+            text[:-1],
+            (int(w * 0.06), top, int(w * 0.8), bottom),
+            ink,
+            squeeze=float(rng.uniform(0.8, 1.2)),
+        )
         mid = top + (bottom - top) // 3
-        draw.paint_text(img, font, text[-1], (x1 + 3, mid, min(w - 3, x1 + 3 + (bottom - mid)), bottom), ink)
+        draw.paint_text(
+            img, font, text[-1], (x1 + 3, mid, min(w - 3, x1 + 3 + (bottom - mid)), bottom), ink
+        )
     else:
-        draw.paint_text(img, font, text, (int(w * 0.07), top, int(w * 0.93), bottom), ink,
-                        squeeze=float(rng.uniform(0.8, 1.25)), spacing=float(rng.uniform(0.0, 0.1)))
+        draw.paint_text(
+            img,
+            font,
+            text,
+            (int(w * 0.07), top, int(w * 0.93), bottom),
+            ink,
+            squeeze=float(rng.uniform(0.8, 1.25)),
+            spacing=float(rng.uniform(0.0, 0.1)),
+        )
     if street:
         name = STREETS[int(rng.integers(len(STREETS)))]
-        draw.paint_text(img, f.pick(rng, "sans"), name, (int(w * 0.08), int(h * 0.72), int(w * 0.92), int(h * 0.88)),
-                        ink, small=True, caps_only=name.isupper())
+        draw.paint_text(
+            img,
+            f.pick(rng, "sans"),
+            name,
+            (int(w * 0.08), int(h * 0.72), int(w * 0.92), int(h * 0.88)),
+            ink,
+            small=True,
+            caps_only=name.isupper(),
+        )
     radius = int(h * rng.uniform(0.0, 0.2))
     if rng.random() < 0.3:
         cv2.rectangle(img, (4, 4), (w - 5, h - 5), ink, max(1, h // 30))

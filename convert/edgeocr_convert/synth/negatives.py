@@ -14,11 +14,50 @@ from edgeocr_convert.synth.draw import Rendered
 from edgeocr_convert.synth.fonts import font_set
 
 WORDS = (
-    "OPEN", "STOP", "EXIT", "SALE", "Pizza", "Coffee", "PHARMACY", "Bakery", "NO PARKING", "Hotel",
-    "Welcome", "PUSH", "PULL", "Taxi", "BUS", "Police", "Bar & Grill", "Parking", "Entrance",
-    "Market", "Open 24h", "FOR RENT", "Dentist", "Salon", "Garage", "ONE WAY", "School", "Bank",
-    "Farmacia", "Padaria", "Sorveteria", "Restaurant", "Station", "Kiosk", "Library", "Gym",
-    "fresh daily", "Drive Thru", "Car Wash", "Tyres", "Hardware", "Books", "Cinema", "Oficina",
+    "OPEN",
+    "STOP",
+    "EXIT",
+    "SALE",
+    "Pizza",
+    "Coffee",
+    "PHARMACY",
+    "Bakery",
+    "NO PARKING",
+    "Hotel",
+    "Welcome",
+    "PUSH",
+    "PULL",
+    "Taxi",
+    "BUS",
+    "Police",
+    "Bar & Grill",
+    "Parking",
+    "Entrance",
+    "Market",
+    "Open 24h",
+    "FOR RENT",
+    "Dentist",
+    "Salon",
+    "Garage",
+    "ONE WAY",
+    "School",
+    "Bank",
+    "Farmacia",
+    "Padaria",
+    "Sorveteria",
+    "Restaurant",
+    "Station",
+    "Kiosk",
+    "Library",
+    "Gym",
+    "fresh daily",
+    "Drive Thru",
+    "Car Wash",
+    "Tyres",
+    "Hardware",
+    "Books",
+    "Cinema",
+    "Oficina",
 )
 
 
@@ -33,7 +72,11 @@ def _random_word(rng: np.random.Generator) -> str:
 
 def render_negative(rng: np.random.Generator) -> Rendered:
     """A sign, sticker, logo or word block; ``text`` is empty (never labelled)."""
-    kind = str(rng.choice(["sign", "sticker", "logo", "multiline", "banner"], p=[0.3, 0.2, 0.15, 0.2, 0.15]))
+    kind = str(
+        rng.choice(
+            ["sign", "sticker", "logo", "multiline", "banner"], p=[0.3, 0.2, 0.15, 0.2, 0.15]
+        )
+    )
     f = font_set()
     if kind == "logo":
         h = w = int(rng.integers(60, 120))
@@ -46,8 +89,13 @@ def render_negative(rng: np.random.Generator) -> Rendered:
             pts = rng.uniform(0.1, 0.9, (int(rng.integers(3, 7)), 2)) * [w, h]
             cv2.fillPoly(img, [cv2.convexHull(pts.astype(np.int32))], col, cv2.LINE_AA)
         if rng.random() < 0.6:
-            draw.paint_text(img, f.pick(rng, "sans"), _random_word(rng)[:4], (int(w * 0.2), int(h * 0.4),
-                            int(w * 0.8), int(h * 0.6)), draw.contrasting(rng, col))
+            draw.paint_text(
+                img,
+                f.pick(rng, "sans"),
+                _random_word(rng)[:4],
+                (int(w * 0.2), int(h * 0.4), int(w * 0.8), int(h * 0.6)),
+                draw.contrasting(rng, col),
+            )
         return Rendered(img, "", draw.rounded_mask(h, w, int(h * rng.uniform(0, 0.5))), "logo")
     lines = 1 if kind in ("sign", "sticker", "banner") else int(rng.integers(2, 4))
     words = [_random_word(rng) for _ in range(lines)]
@@ -62,8 +110,14 @@ def render_negative(rng: np.random.Generator) -> Rendered:
     role = str(rng.choice(["sans", "serif", "script", "condensed"]))
     y = (h - line_h * lines) // 2
     for wd in words:
-        draw.paint_text(img, f.pick(rng, role), wd, (int(w * 0.06), y + 4, int(w * 0.94), y + line_h - 4),  # type: ignore[arg-type]
-                        ink, caps_only=False)
+        draw.paint_text(
+            img,
+            f.pick(rng, role),
+            wd,
+            (int(w * 0.06), y + 4, int(w * 0.94), y + line_h - 4),
+            ink,
+            caps_only=False,
+        )
         y += line_h
     if kind == "sticker" or rng.random() < 0.3:
         cv2.rectangle(img, (2, 2), (w - 3, h - 3), ink, max(1, h // 25))

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import cast
 
 import cv2
 import numpy as np
@@ -31,7 +32,9 @@ class SceneSample:
     objects: list[SceneObject] = field(default_factory=list)
 
 
-def _background(rng: np.random.Generator, height: int, width: int, pool: BackgroundPool | None) -> Image:
+def _background(
+    rng: np.random.Generator, height: int, width: int, pool: BackgroundPool | None
+) -> Image:
     if pool is not None and len(pool) and rng.random() < 0.7:
         patch = pool.sample(rng, height, width)
         if patch is not None:
@@ -42,13 +45,19 @@ def _background(rng: np.random.Generator, height: int, width: int, pool: Backgro
     return procedural(rng, height, width)
 
 
-def _with_context(rng: np.random.Generator, obj: Rendered, kind: Kind) -> tuple[Image, np.ndarray, np.ndarray]:
+def _with_context(
+    rng: np.random.Generator, obj: Rendered, kind: Kind
+) -> tuple[Image, np.ndarray, np.ndarray]:
     """The face alone or on a car-like body / wall patch; returns (image, alpha, face quad)."""
     fh, fw = obj.image.shape[:2]
     face_quad = np.array([[0, 0], [fw, 0], [fw, fh], [0, fh]], dtype=np.float64)
     ctx = rng.random()
     if kind == "plate" and ctx < 0.65:
-        mx, my_top, my_bot = int(fw * rng.uniform(0.4, 1.6)), int(fh * rng.uniform(0.6, 3.0)), int(fh * rng.uniform(0.3, 1.2))
+        mx, my_top, my_bot = (
+            int(fw * rng.uniform(0.4, 1.6)),
+            int(fh * rng.uniform(0.6, 5.0)),
+            int(fh * rng.uniform(0.3, 2.5)),
+        )
         ch, cw = fh + my_top + my_bot, fw + 2 * mx
         canvas = car_body(rng, ch, cw, (mx, my_top, mx + fw, my_top + fh))
         alpha = draw.rounded_mask(ch, cw, int(min(ch, cw) * rng.uniform(0.05, 0.3)))
@@ -63,11 +72,13 @@ def _with_context(rng: np.random.Generator, obj: Rendered, kind: Kind) -> tuple[
         return obj.image, obj.alpha, face_quad
     a = obj.alpha.astype(np.float32)[..., None] / 255.0
     roi = canvas[oy : oy + fh, ox : ox + fw].astype(np.float32)
-    canvas[oy : oy + fh, ox : ox + fw] = (roi + (obj.image.astype(np.float32) - roi) * a).astype(np.uint8)
-    return canvas, alpha, face_quad + [ox, oy]
+    canvas[oy : oy + fh, ox : ox + fw] = (roi + (obj.image.astype(np.float32) - roi) * a).astype(
+        np.uint8
+    )
+    return canvas, alpha, face_quad + np.array([ox, oy], dtype=np.float64)
 
 
-def _place(
+def place_object(
     rng: np.random.Generator,
     scene: Image,
     src: Image,
@@ -81,13 +92,19 @@ def _place(
     """Warp ``src`` (tilted, scaled so the face is ``target_w`` wide) into ``scene`` at a random
     free position; returns the face quad in scene pixels, or None when it does not fit."""
     sh, sw = scene.shape[:2]
-    h = augment.rotation_homography(rng, src.shape[1], src.shape[0],
-                                    (float(face_quad[:, 0].mean()), float(face_quad[:, 1].mean())))
+    h = augment.rotation_homography(
+        rng,
+        src.shape[1],
+        src.shape[0],
+        (float(face_quad[:, 0].mean()), float(face_quad[:, 1].mean())),
+    )
     s = target_w / float(face_quad[1, 0] - face_quad[0, 0])
     sm = np.diag([s, s, 1.0])
     m = sm @ h
     fq = augment.apply_homography(face_quad, m)
-    src_corners = np.array([[0, 0], [src.shape[1], 0], [src.shape[1], src.shape[0]], [0, src.shape[0]]], np.float64)
+    src_corners = np.array(
+        [[0, 0], [src.shape[1], 0], [src.shape[1], src.shape[0]], [0, src.shape[0]]], np.float64
+    )
     sq = augment.apply_homography(src_corners, m)
     flo, fhi = fq.min(axis=0), fq.max(axis=0)
     if fhi[0] - flo[0] > sw - 2 or fhi[1] - flo[1] > sh - 2:
@@ -95,7 +112,8 @@ def _place(
     for _ in range(12):
         tx = rng.uniform(1 - flo[0], sw - 2 - fhi[0])
         ty = rng.uniform(1 - flo[1], sh - 2 - fhi[1])
-        lo, hi = sq.min(axis=0) + [tx, ty], sq.max(axis=0) + [tx, ty]
+        shift = np.array([tx, ty])
+        lo, hi = sq.min(axis=0) + shift, sq.max(axis=0) + shift
         box = (float(lo[0]), float(lo[1]), float(hi[0]), float(hi[1]))
         if not must_fit or not any(_overlap(box, t) for t in taken):
             break
@@ -111,7 +129,9 @@ def _place(
     size = (x1 - x0, y1 - y0)
     interp = cv2.INTER_AREA if s < 0.7 else cv2.INTER_LINEAR
     warped = cv2.warpPerspective(src, local, size, flags=interp, borderMode=cv2.BORDER_REPLICATE)
-    a = cv2.warpPerspective(alpha, local, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    a = cv2.warpPerspective(
+        alpha, local, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0
+    )
     af = a.astype(np.float32)[..., None] / 255.0
     roi = scene[y0:y1, x0:x1].astype(np.float32)
     scene[y0:y1, x0:x1] = (roi + (warped.astype(np.float32) - roi) * af).astype(np.uint8)
@@ -146,7 +166,9 @@ def make_scene(
     for _ in range(int(rng.choice(4, p=[0.35, 0.35, 0.2, 0.1]))):
         tw = float(np.exp(rng.uniform(np.log(25), np.log(width * 0.6))))
         neg = rescale(render_negative(rng), tw * 1.4)
-        _place(rng, scene, neg.image, neg.alpha, _face_quad(neg.image), tw, [], must_fit=False)
+        place_object(
+            rng, scene, neg.image, neg.alpha, _face_quad(neg.image), tw, [], must_fit=False
+        )
     n = int(rng.choice(4, p=[0.1, 0.5, 0.28, 0.12]))
     n = min(max(n, min_objects), max(max_objects, min_objects))
     objects: list[SceneObject] = []
@@ -165,14 +187,18 @@ def make_scene(
         obj = rescale(obj, tw * 1.4)
         obj = Rendered(augment.surface_effects(rng, obj.image), obj.text, obj.alpha, obj.style)
         src, alpha, fq = _with_context(rng, obj, kind)
-        quad = _place(rng, scene, src, alpha, fq, tw, taken, must_fit=True)
+        quad = place_object(rng, scene, src, alpha, fq, tw, taken, must_fit=True)
         if quad is None:
             continue
-        q = tuple((float(x), float(y)) for x, y in quad)
+        q = tuple((round(float(x), 2), round(float(y), 2)) for x, y in quad)
         objects.append(SceneObject(kind, obj.text, q))  # type: ignore[arg-type]
-    scene = augment.camera_effects(rng, scene, strength=float(rng.uniform(0.3, 1.0)), blur_scale=0.8)
+    scene = augment.camera_effects(
+        rng, scene, strength=float(rng.uniform(0.3, 1.0)), blur_scale=0.8
+    )
     if rng.random() < 0.3:
-        scene = cv2.cvtColor(cv2.cvtColor(scene, cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR)
+        scene = cast(
+            "Image", cv2.cvtColor(cv2.cvtColor(scene, cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR)
+        )
     return SceneSample(np.ascontiguousarray(scene), objects)
 
 

@@ -1,0 +1,127 @@
+"""Shared plate layout: character patterns, groups, the big characters and separators."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from edgeocr_convert.synth import draw
+from edgeocr_convert.synth.draw import Colour
+from edgeocr_convert.synth.fonts import fit_mask, font_set, text_mask
+
+LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+DIGITS = "0123456789"
+
+
+def pattern_text(rng: np.random.Generator, pattern: str) -> str:
+    """Fill a pattern: L = letter, 9 = digit, X = either."""
+    out = []
+    for p in pattern:
+        if p == "L":
+            out.append(LETTERS[int(rng.integers(26))])
+        elif p == "9":
+            out.append(DIGITS[int(rng.integers(10))])
+        elif p == "X":
+            out.append((LETTERS + DIGITS)[int(rng.integers(36))])
+        else:
+            out.append(p)
+    return "".join(out)
+
+
+def split_groups(rng: np.random.Generator, text: str) -> list[str]:
+    """Where a plate would show a gap: at letter/digit boundaries, else in the middle."""
+    cuts = [i for i in range(1, len(text)) if text[i].isdigit() != text[i - 1].isdigit()]
+    if not cuts or rng.random() < 0.2:
+        cuts = [len(text) // 2] if len(text) >= 4 else []
+    if len(cuts) > 1:
+        cuts = [cuts[int(rng.integers(len(cuts)))]] if rng.random() < 0.6 else cuts[:2]
+    groups, last = [], 0
+    for c in cuts:
+        groups.append(text[last:c])
+        last = c
+    groups.append(text[last:])
+    return [g for g in groups if g]
+
+
+def main_text(
+    rng: np.random.Generator,
+    img: np.ndarray,
+    groups: list[str],
+    box: tuple[int, int, int, int],
+    colour: Colour,
+    *,
+    font_role: str = "plate",
+    separator: str | None = None,
+    squeeze: float | None = None,
+) -> None:
+    """The big characters: groups rendered side by side with gaps or separators."""
+    fonts = font_set()
+    font = fonts.pick(rng, font_role)
+    x0, y0, x1, y1 = box
+    h = y1 - y0
+    sq = squeeze if squeeze is not None else float(rng.uniform(0.75, 1.15))
+    spacing = float(rng.uniform(-0.02, 0.12))
+    masks = []
+    for g in groups:
+        m = text_mask(font, g, spacing=spacing)
+        masks.append(fit_mask(m, max(1, int(m.shape[1] * h / max(1, m.shape[0]) * sq)), h))
+    sep = (
+        separator
+        if separator is not None
+        else str(
+            rng.choice(
+                ["gap", "dash", "dot", "space", "logo", "none"],
+                p=[0.3, 0.25, 0.12, 0.15, 0.1, 0.08],
+            )
+        )
+    )
+    gap = (
+        int(h * (0.25 if sep in ("gap", "space", "none") else 0.45))
+        if sep != "none"
+        else int(h * 0.08)
+    )
+    total = sum(m.shape[1] for m in masks) + gap * (len(masks) - 1)
+    avail = x1 - x0
+    if total > avail:
+        f = avail / total
+        masks = [fit_mask(m, max(1, int(m.shape[1] * f)), h) for m in masks]
+        gap = int(gap * f)
+        total = sum(m.shape[1] for m in masks) + gap * (len(masks) - 1)
+    x = x0 + (avail - total) // 2
+    # Embossed plates show a faint offset shadow under the characters.
+    emboss = rng.random() < 0.35
+    for i, m in enumerate(masks):
+        if emboss:
+            draw.paint(img, m, x + 2, y0 + 2, (60, 60, 60), 0.35)
+        draw.paint(img, m, x, y0, colour)
+        x += m.shape[1]
+        if i < len(masks) - 1:
+            cx, cy = x + gap // 2, y0 + h // 2
+            if sep == "dash":
+                hw, hh = max(2, gap // 3), max(1, h // 14)
+                cv2.rectangle(img, (cx - hw, cy - hh), (cx + hw, cy + hh), colour, -1)
+            elif sep == "dot":
+                cv2.circle(img, (cx, cy), max(2, h // 12), colour, -1, cv2.LINE_AA)
+            elif sep == "logo":
+                small_logo(rng, img, cx, cy, max(4, int(gap * 0.45)), colour)
+            x += gap
+
+
+def small_logo(
+    rng: np.random.Generator, img: np.ndarray, cx: int, cy: int, r: int, colour: Colour
+) -> None:
+    kind = int(rng.integers(4))
+    col = draw.random_colour(rng) if rng.random() < 0.5 else colour
+    if kind == 0:
+        cv2.circle(img, (cx, cy), r, col, -1, cv2.LINE_AA)
+    elif kind == 1:
+        pts = np.array([[cx, cy - r], [cx + r, cy + r], [cx - r, cy + r]], np.int32)
+        cv2.fillPoly(img, [pts], col, cv2.LINE_AA)
+    elif kind == 2:
+        ang = np.linspace(0, 2 * np.pi, 11)[:-1]
+        rad = np.where(np.arange(10) % 2 == 0, r, r * 0.45)
+        pts = np.stack([cx + rad * np.sin(ang), cy - rad * np.cos(ang)], 1).astype(np.int32)
+        cv2.fillPoly(img, [pts], col, cv2.LINE_AA)
+    else:
+        cv2.circle(img, (cx, cy), r, col, max(1, r // 3), cv2.LINE_AA)
+        cv2.line(img, (cx - r, cy), (cx + r, cy), col, max(1, r // 4))

@@ -1,0 +1,141 @@
+"""``edgeocr eval``: accuracy on a labelled set (the labels.csv format), with peers."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from edgeocr.core.sidecar import SidecarError
+from edgeocr.core.types import Image
+from edgeocr.data.labels import DatasetError, LabelledSet, load_labelled_dir
+from edgeocr.evaluation.peers import Peer, PeerMissing, load_peer
+from edgeocr.evaluation.recognition import RecognitionReport, score_crops
+from edgeocr.evaluation.samples import read_image, source_of
+from edgeocr.evaluation.scenes import SceneReport, evaluate_scenes
+from edgeocr.runtime import RuntimeBackendError
+
+AP_SCORE = 0.05
+"""Detector threshold while evaluating: low, so AP sees the whole precision-recall curve."""
+
+
+def _fail(message: str) -> None:
+    click.echo(f"edgeocr eval: {message}", err=True)
+    sys.exit(2)
+
+
+@click.command("eval")
+@click.argument("data_dir", type=click.Path(path_type=Path, file_okay=False))
+@click.option("--json", "json_out", type=click.Path(path_type=Path, dir_okay=False),
+              help="Write every number to this JSON file.")
+@click.option("--report", "report_dir", type=click.Path(path_type=Path, file_okay=False),
+              help="Write summary.md, plots and failure galleries to this folder.")
+@click.option("--detector", type=click.Path(path_type=Path, dir_okay=False),
+              help="Detector .tflite (default: the shipped one).")
+@click.option("--recognizer", type=click.Path(path_type=Path, dir_okay=False),
+              help="Recognizer .tflite (default: the shipped one).")
+@click.option("--threads", type=int, default=1, show_default=True,
+              help="Interpreter threads (and peer threads).")
+@click.option("--score", type=float, default=0.5, show_default=True,
+              help="Operating detection threshold for recall/precision/end-to-end.")
+@click.option("--peers", default="", help="Comma-separated peers: tesseract,rapidocr,easyocr.")
+@click.option("--crops-only", is_flag=True, help="Only score the recognizer on label crops.")
+def eval_command(data_dir: Path, json_out: Path | None, report_dir: Path | None,
+                 detector: Path | None, recognizer: Path | None, threads: int, score: float,
+                 peers: str, crops_only: bool) -> None:
+    """Score detection, rectification and recognition on DATA_DIR (labels.csv + images)."""
+    from edgeocr.detect import Detector
+    from edgeocr.evaluation.samples import recognition_samples
+    from edgeocr.formats import DEFAULT_PACKS, apply_formats
+    from edgeocr.pipeline import Pipeline
+    from edgeocr.recognize import Recognizer
+
+    try:
+        ds = load_labelled_dir(data_dir)
+        rec = Recognizer(recognizer, threads=threads)
+        det = None if crops_only else Detector(detector, threads=threads,
+                                               score_threshold=AP_SCORE)
+        peer_objs = [load_peer(p.strip(), threads) for p in peers.split(",") if p.strip()]
+    except (DatasetError, SidecarError, RuntimeBackendError, PeerMissing, ValueError) as exc:
+        _fail(str(exc))
+        return
+
+    try:
+        samples = list(recognition_samples(ds))
+    except ValueError as exc:
+        _fail(str(exc))
+        return
+    click.echo(f"{len(samples)} plate crops, {len(ds.by_image())} images", err=True)
+
+    def ours_raw(crop: Image, kind: str) -> str:
+        return rec.read(crop, kind).text
+
+    def ours_fmt(crop: Image, kind: str) -> str:
+        return apply_formats(rec.read(crop, kind), kind, DEFAULT_PACKS).read.text
+
+    crops: list[RecognitionReport] = [
+        score_crops("edgeocr int8 (formats)", ours_fmt, samples),
+        score_crops("edgeocr int8 (raw)", ours_raw, samples),
+    ]
+    crops += [score_crops(p.name, p.read_crop, samples) for p in peer_objs]
+
+    scenes: SceneReport | None = None
+    peer_scenes: dict[str, dict[str, float]] = {}
+    if det is not None:
+        pipeline = Pipeline(det, rec)
+        with click.progressbar(length=1, label="scenes", file=sys.stderr) as bar:
+            def progress(done: int, total: int) -> None:
+                bar.length = total
+                bar.update(1)
+            scenes = evaluate_scenes(ds, pipeline, score, progress)
+        for p in peer_objs:
+            peer_scenes[p.name] = _peer_found(ds, p)
+
+    _write_outputs(crops, scenes, peer_scenes, ds.root, json_out, report_dir)
+
+
+def _peer_found(ds: LabelledSet, p: Peer) -> dict[str, float]:
+    """Rate of truth texts a peer finds anywhere in each scene, keyed like SceneReport."""
+    from edgeocr.core.charset import normalize_text
+    from edgeocr.evaluation.samples import row_geometry
+
+    hits: dict[str, list[bool]] = {}
+    for image_name, rows in ds.by_image().items():
+        if not any(row_geometry(ds, r) in ("box", "quad", "none") for r in rows):
+            continue
+        texts = set(p.read_image(read_image(ds.image_path(image_name))))
+        for row in rows:
+            text = normalize_text(row.text)
+            if text:
+                found = text in texts
+                hits.setdefault(f"{row.kind}/{source_of(image_name)}", []).append(found)
+                hits.setdefault(row.kind, []).append(found)
+    return {k: sum(v) / len(v) for k, v in hits.items()}
+
+
+def _write_outputs(crops: list[RecognitionReport], scenes: SceneReport | None,
+                   peer_scenes: dict[str, dict[str, float]], root: Path,
+                   json_out: Path | None, report_dir: Path | None) -> None:
+    from edgeocr.evaluation import report
+
+    summary = report.markdown_summary(crops, scenes, peer_scenes, f"edgeocr eval: {root}")
+    click.echo(summary)
+    data = {
+        "data": str(root),
+        "crops": [c.as_dict() for c in crops],
+        "scenes": scenes.as_dict() if scenes is not None else None,
+        "peer_scenes_found": peer_scenes,
+    }
+    if json_out is not None:
+        json_out.parent.mkdir(parents=True, exist_ok=True)
+        json_out.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    if report_dir is not None:
+        report_dir.mkdir(parents=True, exist_ok=True)
+        (report_dir / "summary.md").write_text(summary, encoding="utf-8")
+        report.crop_gallery(crops[0], root, report_dir / "crop_failures.png")
+        if scenes is not None:
+            report.plot_pr(scenes, report_dir / "pr_curve.png")
+            report.plot_by_size(scenes.records, report_dir / "accuracy_by_size.png")
+            report.gallery(scenes.records, root, report_dir / "worst_misses.png")

@@ -1,0 +1,86 @@
+"""The daemon with real TFLite interpreters (no stage double): tiny hand-set models always,
+the shipped models and the demo when they exist."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import pytest
+from click.testing import CliRunner
+
+from edgeocr.cli.demo import DEMO_CLIP, DEMO_EXPECTED
+from edgeocr.cli.main import cli
+from edgeocr.config import load_config
+from edgeocr.daemon import Daemon, build_pipeline
+from edgeocr.publish.payload import ReadPayload
+from tests.conftest import REPO, Broker
+from tests.test_daemon_support import Collector, config_text
+from tests.test_detect import _house_scene
+from tests.tinymodels import TinyModels, cached_build
+
+SHIPPED = [REPO / "edgeocr" / "models" / f"{m}.tflite" for m in ("detector", "recognizer")]
+
+
+@pytest.fixture(scope="session")
+def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> TinyModels:
+    return cached_build(tmp_path_factory)
+
+
+def test_tiny_models_through_the_daemon(tmp_path: Path, mosquitto: Broker,
+                                        tiny_models: TinyModels) -> None:
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    scene = _house_scene("11A")
+    for i in range(6):
+        cv2.imwrite(str(folder / f"{i}.png"), scene)
+    cfg = tmp_path / "c.toml"
+    # The hand-set recognizer is not confident; the tracker's threshold is not under test.
+    models = (f'[models]\ndetector = "{tiny_models.detector}"\n'
+              f'recognizer = "{tiny_models.recognizer}"\ndetect_score = 0.3\n')
+    cfg.write_text(config_text(mosquitto.port, tmp_path / "q.db", {"cam": str(folder)},
+                               reads="min_confidence = 0.0") + models)
+    config = load_config(cfg)
+    # What one frame reads is what six identical frames must vote for.
+    single = build_pipeline(config).process(scene)
+    assert len(single) == 1 and single[0].read.text
+    sub = Collector(mosquitto.host, mosquitto.port)
+    daemon = Daemon(config)
+    assert daemon.run(install_signals=False) == 0
+    reads = sub.wait_reads(1)
+    sub.stop()
+    assert [(r["kind"], r["text"]) for r in reads] == [("house_number",
+                                                         single[0].read.text)]
+    payload = ReadPayload.model_validate(reads[0])
+    assert payload.models.detector == "detector.tflite"
+    assert payload.frames >= 2 and payload.frame_size == (512, 512)
+    assert daemon.stats.total_frames["cam"] == 6
+
+
+@pytest.mark.skipif(not all(p.is_file() for p in SHIPPED),
+                    reason="no shipped models in edgeocr/models/ yet")
+def test_demo_with_shipped_models(mosquitto: Broker) -> None:
+    result = CliRunner().invoke(cli, ["demo", "--fast", "--broker",
+                                      f"{mosquitto.host}:{mosquitto.port}"])
+    assert result.exit_code == 0, result.output
+    expected = json.loads(DEMO_EXPECTED.read_text())
+    lines = result.output.splitlines()
+    summary = next(line for line in lines if line.startswith("-- ") and "frames" in line)
+    assert f"from {expected['frames']} frames" in summary
+    assert any(line.startswith("-- the clip shows 4") for line in lines)
+    assert DEMO_CLIP.stat().st_size < 2_000_000
+
+
+def test_demo_command_with_embedded_broker(tiny_models: TinyModels) -> None:
+    """The demo's plumbing (embedded amqtt broker, daemon, subscriber, summary) with the
+    tiny models: what they read on the clip is meaningless, the run must still end by
+    itself and account for every frame."""
+    result = CliRunner().invoke(cli, ["demo", "--fast", "--detector", str(tiny_models.detector),
+                                      "--recognizer", str(tiny_models.recognizer)])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[0].startswith("edgeocr demo: demo.mp4 as fast as it goes, embedded broker on "
+                               "127.0.0.1:")
+    frames = json.loads(DEMO_EXPECTED.read_text())["frames"]
+    assert any(line.startswith("-- ") and f"from {frames} frames" in line for line in lines)

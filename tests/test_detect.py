@@ -1,0 +1,218 @@
+"""edgeocr.detect and edgeocr.pipeline with the real tiny int8 detector and recognizer.
+
+The tiny detector fires a wide ``plate`` anchor on a 16x16 input cell whose red mean is
+bright and a square ``house_number`` anchor on a bright blue cell (see tests/tinymodels.py).
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from edgeocr.core.anchors import encode
+from edgeocr.core.sidecar import SidecarError
+from edgeocr.detect import Detector
+from edgeocr.pipeline import Pipeline
+from edgeocr.recognize import Recognizer
+from edgeocr.rectify import rectify
+from tests.tinymodels import (
+    CHAR_LEVELS,
+    TinyModels,
+    anchor_boxes_px,
+    cached_build,
+    draw_text_crop,
+)
+
+
+@pytest.fixture(scope="session")
+def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> TinyModels:
+    return cached_build(tmp_path_factory)
+
+RED, BLUE = 2, 0  # BGR channel indices
+BLUE_LEVEL = 120  # bright enough for the detector (mean > 0.35), dark in grey
+
+
+@pytest.fixture(scope="module")
+def detector(tiny_models: TinyModels) -> Detector:
+    return Detector(tiny_models.detector, threads=1)
+
+
+@pytest.fixture(scope="module")
+def recognizer(tiny_models: TinyModels) -> Recognizer:
+    return Recognizer(tiny_models.recognizer, threads=1)
+
+
+def _box(det_box: tuple[float, ...]) -> np.ndarray:
+    return np.asarray(det_box, dtype=np.float64)
+
+
+# ----------------------------------------------------------------- real invocation
+
+def test_detects_cells_and_maps_back_through_letterbox(detector: Detector) -> None:
+    # 512x256 -> 64x32 in the 64x64 input, 16 px bars top and bottom (scale 1/8)
+    img = np.zeros((256, 512, 3), np.uint8)
+    img[0:128, 256:384, RED] = 255      # input cell row 1, col 2
+    img[128:256, 0:128, BLUE] = 255     # input cell row 2, col 0
+    dets = detector.detect(img)
+    assert sorted(d.kind for d in dets) == ["house_number", "plate"]
+    plate = next(d for d in dets if d.kind == "plate")
+    house = next(d for d in dets if d.kind == "house_number")
+    # the wide anchor of cell (1, 2) is 32x16 input px around (40, 24): clipped to the image
+    np.testing.assert_allclose(_box(plate.box), [192, 0, 448, 128], atol=1.0)
+    np.testing.assert_allclose(_box(house.box), [0, 128, 128, 256], atol=1.0)
+    np.testing.assert_allclose(np.asarray(plate.corners),
+                               [[192, 0], [448, 0], [448, 128], [192, 128]], atol=1.0)
+    assert plate.score > 0.9 and house.score > 0.9
+
+
+def test_nothing_on_a_black_image(detector: Detector) -> None:
+    assert detector.detect(np.zeros((100, 100, 3), np.uint8)) == []
+
+
+@pytest.mark.parametrize("layout", ["bgra", "uint16"])
+def test_accepts_bgra_and_16_bit(detector: Detector, layout: str) -> None:
+    img = np.zeros((64, 64, 3), np.uint8)
+    img[16:32, 16:32, RED] = 255
+    arr: np.ndarray = cv2.cvtColor(img, cv2.COLOR_BGR2BGRA) if layout == "bgra" else (
+        img.astype(np.uint16) * 257)
+    dets = detector.detect(arr)
+    assert [d.kind for d in dets] == ["plate"]
+
+
+def test_grey_image_fires_both_kinds(detector: Detector) -> None:
+    img = np.zeros((64, 64), np.uint8)
+    img[16:32, 16:32] = 255  # grey -> RGB: red and blue bright
+    assert sorted(d.kind for d in detector.detect(img)) == ["house_number", "plate"]
+
+
+def test_bad_image_is_a_value_error(detector: Detector) -> None:
+    with pytest.raises(ValueError, match="empty"):
+        detector.detect(np.zeros((0, 0, 3), np.uint8))
+
+
+def test_recognizer_model_is_refused(tiny_models: TinyModels) -> None:
+    with pytest.raises(SidecarError, match="expected a detector"):
+        Detector(tiny_models.recognizer)
+
+
+# ----------------------------------------------------------------- decoding by hand
+
+def _raw(n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    classes = np.zeros((n, 3), np.float32)
+    classes[:, 0] = 10.0  # confident background everywhere
+    return classes, np.zeros((n, 4), np.float32), np.zeros((n, 8), np.float32)
+
+
+def test_decode_threshold_classwise_nms_and_mapping(detector: Detector) -> None:
+    anchors = detector.anchors
+    classes, boxes, corners = _raw(len(anchors))
+    # two overlapping plate anchors (cell row 1, cols 1 and 2: IoU 1/3 < 0.45 would keep
+    # both, so push the second onto the first with its box offsets)
+    a, b = 2 * (1 * 4 + 1) + 1, 2 * (1 * 4 + 2) + 1
+    classes[a] = [0, 5, 0]
+    classes[b] = [0, 4, 0]
+    target = np.array([[16, 16, 48, 32]], np.float32) / 64  # anchor a's box, normalised
+    quad = np.array([[18, 17, 47, 16, 46, 31, 17, 32]], np.float32) / 64
+    boxes[[a, b]], corners[[a, b]] = encode(np.repeat(target, 2, 0), np.repeat(quad, 2, 0),
+                                            anchors[[a, b]], detector.variances)
+    # a house number on the same place survives: NMS is class-wise
+    h = 2 * (1 * 4 + 1)
+    classes[h] = [0, 0, 6]
+    # below the threshold
+    classes[2 * (3 * 4 + 3)] = [1.0, 0, 1.2]
+    dets = detector.decode(classes, boxes, corners, scale=0.5, pad=(0, 16),
+                           image_size=(128, 96))
+    # the second plate is suppressed; the rest come best first
+    assert [d.kind for d in dets] == ["house_number", "plate"]
+    assert dets[0].score > dets[1].score
+    plate = next(d for d in dets if d.kind == "plate")
+    # input px -> image px: (x - 0) / 0.5, (y - 16) / 0.5
+    np.testing.assert_allclose(_box(plate.box), [32, 0, 96, 32], atol=0.05)
+    np.testing.assert_allclose(np.asarray(plate.corners),
+                               [[36, 2], [94, 0], [92, 30], [34, 32]], atol=0.05)
+    assert plate.score == pytest.approx(np.exp(5) / (np.exp(5) + 2), rel=1e-4)
+
+
+def test_decode_corners_are_ordered_and_clipped(detector: Detector) -> None:
+    classes, boxes, corners = _raw(len(detector.anchors))
+    i = 0  # square anchor of cell (0, 0): input box 0..16
+    classes[i] = [0, 8, 0]
+    # corners given counter-clockwise and partly outside the input
+    quad = np.array([[-4, -4, -4, 12, 12, 12, 12, -4]], np.float32) / 64
+    box = np.array([[-4, -4, 12, 12]], np.float32) / 64
+    boxes[[i]], corners[[i]] = encode(box, quad, detector.anchors[[i]], detector.variances)
+    (det,) = detector.decode(classes, boxes, corners, 1.0, (0, 0), (64, 64))
+    np.testing.assert_allclose(np.asarray(det.corners),
+                               [[0, 0], [12, 0], [12, 12], [0, 12]], atol=1e-3)
+    np.testing.assert_allclose(_box(det.box), [0, 0, 12, 12], atol=1e-3)
+
+
+def test_decode_probabilities_when_model_has_softmax(detector: Detector,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(detector, "output_is_logits", False)
+    classes, boxes, corners = _raw(len(detector.anchors))
+    classes[:] = [1.0, 0.0, 0.0]
+    classes[5] = [0.3, 0.0, 0.7]  # a probability of 0.7 is used as is
+    boxes[5], corners[5] = 0, [-5, -5, 5, -5, 5, 5, -5, 5]
+    (det,) = detector.decode(classes, boxes, corners, 1.0, (0, 0), (64, 64))
+    assert det.kind == "house_number" and det.score == pytest.approx(0.7)
+    np.testing.assert_allclose(_box(det.box), np.clip(anchor_boxes_px()[5], 0, 64), atol=1e-3)
+
+
+# ----------------------------------------------------------------- pipeline
+
+def _house_scene(text: str, size: int = 512) -> np.ndarray:
+    """A scene with one house-number plaque filling input cell (1, 2) of the detector.
+
+    Blue is 120 over the plaque (the detector's house-number signal); red and green carry
+    the text so that the plaque's grey value is the tiny recognizer's level for each
+    character (blue adds 0.114 * 120 to grey, below the blank/"A" boundary).
+    """
+    img = np.zeros((size, size, 3), np.uint8)
+    cell = size // 4
+    x0, y0 = 2 * cell, 1 * cell
+    grey = draw_text_crop(text, cell, cell).astype(np.float64)
+    rg = np.clip((grey - 0.114 * BLUE_LEVEL) / 0.886, 0, 255)
+    rg[grey == 0] = 0
+    plaque = np.stack([np.full_like(rg, BLUE_LEVEL), rg, rg], axis=-1)
+    img[y0 : y0 + cell, x0 : x0 + cell] = np.round(plaque).astype(np.uint8)
+    return img
+
+
+def test_pipeline_reads_a_house_number(detector: Detector, recognizer: Recognizer) -> None:
+    assert set("11A") <= set(CHAR_LEVELS)
+    pipe = Pipeline(detector, recognizer, margin=(0.0, 0.0))
+    img = _house_scene("11A")
+    (res,) = pipe.process(img)  # 512 px > 2x the 64 px input: detects on a small copy
+    assert res.detection.kind == "house_number"
+    np.testing.assert_allclose(_box(res.detection.box), [256, 128, 384, 256], atol=3.0)
+    assert (res.read.text, res.format) == ("11A", "house_number")
+    assert set(res.timings_ms) == {"detect", "rectify", "recognize", "format"}
+    assert all(v >= 0 for v in res.timings_ms.values())
+    assert pipe.last_timings_ms["total"] >= pipe.last_timings_ms["detect"]
+
+
+def test_pipeline_with_lores_frame(detector: Detector, recognizer: Recognizer) -> None:
+    pipe = Pipeline(detector, recognizer, margin=(0.0, 0.0))
+    img = _house_scene("11A")
+    lores = cv2.resize(img, (128, 128), interpolation=cv2.INTER_AREA)
+    (res,) = pipe.process(img, lores=lores)
+    np.testing.assert_allclose(_box(res.detection.box), [256, 128, 384, 256], atol=3.0)
+    assert res.read.text == "11A"
+
+
+def test_pipeline_default_margin_matches_stages(detector: Detector,
+                                                recognizer: Recognizer) -> None:
+    pipe = Pipeline(detector, recognizer, formats=[])
+    img = _house_scene("1B1", size=128)  # small image: detected without downscaling
+    (res,) = pipe.process(img)
+    crop = rectify(img, res.detection, *recognizer.input_size)
+    assert res.read == recognizer.read(crop, kind="house_number")
+    assert res.format is None
+    assert pipe.process(np.zeros((128, 128, 3), np.uint8)) == []
+
+
+def test_pipeline_rejects_unknown_format(detector: Detector, recognizer: Recognizer) -> None:
+    with pytest.raises(ValueError, match="unknown format pack"):
+        Pipeline(detector, recognizer, formats=["mars"])

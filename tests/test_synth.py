@@ -1,0 +1,245 @@
+"""Synthetic data engine: determinism, label rules, geometry, every style, the synth CLI."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from edgeocr_convert.cli.train_cmd import cli
+from edgeocr_convert.synth import fonts
+from edgeocr_convert.synth.backgrounds import BackgroundPool, procedural
+from edgeocr_convert.synth.crops import make_crop, make_crop_mixed
+from edgeocr_convert.synth.house import render_house_number
+from edgeocr_convert.synth.negatives import render_negative
+from edgeocr_convert.synth.plates import STYLES, render_plate
+from edgeocr_convert.synth.scenes import make_scene, place_object
+
+from edgeocr.core.geometry import warp_quad
+from edgeocr.data.labels import read_labels
+
+PLATE_RE = re.compile(r"^[A-Z0-9]{4,8}$")
+HOUSE_RE = re.compile(r"^[1-9][0-9]{0,4}[A-Z]?$")
+
+
+def _label_ok(kind: str, text: str) -> bool:
+    if kind == "plate":
+        return bool(PLATE_RE.match(text))
+    return bool(HOUSE_RE.match(text)) and len(text) <= 5
+
+
+@pytest.mark.parametrize("kind", ["plate", "house_number"])
+def test_crop_is_deterministic_grey_and_sized(kind: str) -> None:
+    a, ta = make_crop(np.random.default_rng(7), kind, 32, 128)  # type: ignore[arg-type]
+    b, tb = make_crop(np.random.default_rng(7), kind, 32, 128)  # type: ignore[arg-type]
+    assert a.shape == (32, 128) and a.dtype == np.uint8
+    assert ta == tb and a.tobytes() == b.tobytes()
+    c, _ = make_crop(np.random.default_rng(8), kind, 32, 128)  # type: ignore[arg-type]
+    assert c.tobytes() != a.tobytes()
+
+
+def test_crop_labels_follow_charset_and_length_rules() -> None:
+    rng = np.random.default_rng(1)
+    kinds = []
+    for _ in range(60):
+        crop, text, kind = make_crop_mixed(rng, 48, 96)
+        assert crop.shape == (48, 96)
+        assert _label_ok(kind, text), (kind, text)
+        kinds.append(kind)
+    assert 0.6 <= kinds.count("plate") / len(kinds) <= 0.95
+    assert "house_number" in kinds
+
+
+def test_crop_rejects_tiny_size() -> None:
+    with pytest.raises(ValueError, match="too small"):
+        make_crop(np.random.default_rng(0), "plate", 2, 2)
+
+
+@pytest.mark.parametrize("style", sorted(STYLES))
+def test_every_plate_style_renders_with_its_pattern(style: str) -> None:
+    rng = np.random.default_rng(3)
+    for _ in range(5):
+        r = render_plate(rng, style)
+        assert r.image.ndim == 3 and r.image.dtype == np.uint8
+        assert r.alpha.shape == r.image.shape[:2]
+        assert PLATE_RE.match(r.text), r.text
+        assert r.image.std() > 10  # something was drawn on it
+        if style == "br_old":
+            assert re.match(r"^[A-Z]{3}[0-9]{4}$", r.text)
+        if style == "br_mercosul":
+            assert re.match(r"^[A-Z]{3}[0-9][A-Z0-9][0-9]{2}$", r.text)
+
+
+def test_unknown_style_is_a_clear_error() -> None:
+    with pytest.raises(ValueError, match="unknown plate style"):
+        render_plate(np.random.default_rng(0), "mars")
+
+
+def test_house_numbers_and_negatives_render() -> None:
+    rng = np.random.default_rng(4)
+    for _ in range(20):
+        r = render_house_number(rng)
+        assert HOUSE_RE.match(r.text) and len(r.text) <= 5
+        n = render_negative(rng)
+        assert n.text == "" and n.image.shape[:2] == n.alpha.shape
+
+
+def _clockwise(q: np.ndarray) -> bool:
+    # Shoelace area is positive for clockwise order with y pointing down.
+    x, y = q[:, 0], q[:, 1]
+    return float(np.dot(x, np.roll(y, -1)) - np.dot(np.roll(x, -1), y)) > 0
+
+
+def test_scene_corners_inside_clockwise_and_deterministic(tmp_path: Path) -> None:
+    for i in range(3):
+        cv2.imwrite(str(tmp_path / f"bg{i}.jpg"), procedural(np.random.default_rng(i), 200, 300))
+    pool = BackgroundPool(tmp_path)
+    rng = np.random.default_rng(5)
+    n_objects = 0
+    for _ in range(12):
+        s = make_scene(rng, 240, 320, pool)
+        assert s.image.shape == (240, 320, 3) and s.image.dtype == np.uint8
+        assert len(s.objects) <= 3
+        for o in s.objects:
+            q = np.asarray(o.quad)
+            assert (q >= 0).all() and (q[:, 0] <= 319).all() and (q[:, 1] <= 239).all()
+            assert _clockwise(q)
+            assert _label_ok(o.kind, o.text)
+            n_objects += 1
+    assert n_objects > 5
+    a = make_scene(np.random.default_rng(9), 160, 160, pool)
+    b = make_scene(np.random.default_rng(9), 160, 160, pool)
+    assert a.image.tobytes() == b.image.tobytes() and a.objects == b.objects
+
+
+def test_scene_min_objects_of_one_kind() -> None:
+    rng = np.random.default_rng(11)
+    for _ in range(6):
+        s = make_scene(rng, 200, 200, None, kinds=("house_number",), min_objects=1)
+        assert s.objects and all(o.kind == "house_number" for o in s.objects)
+
+
+def test_warping_the_labelled_quad_recovers_the_rendered_plate() -> None:
+    rng = np.random.default_rng(2)
+    face = render_plate(rng, "us")
+    fh, fw = face.image.shape[:2]
+    scene = np.full((320, 320, 3), 90, np.uint8)
+    fq = np.array([[0, 0], [fw, 0], [fw, fh], [0, fh]], dtype=np.float64)
+    alpha = np.full((fh, fw), 255, np.uint8)
+    quad = place_object(rng, scene, face.image, alpha, fq, 220.0, [], must_fit=True)
+    assert quad is not None
+    back = warp_quad(scene, quad, fw, fh)
+    a = cv2.cvtColor(cv2.resize(back, (100, 50), interpolation=cv2.INTER_AREA), cv2.COLOR_BGR2GRAY)
+    b = cv2.cvtColor(
+        cv2.resize(face.image, (100, 50), interpolation=cv2.INTER_AREA), cv2.COLOR_BGR2GRAY
+    )
+    corr = np.corrcoef(a.ravel().astype(float), b.ravel().astype(float))[0, 1]
+    assert corr > 0.85
+    assert np.abs(a.astype(int) - b.astype(int)).mean() < 25
+
+
+def test_background_pool_missing_path() -> None:
+    with pytest.raises(FileNotFoundError, match="no such background"):
+        BackgroundPool(Path("/nonexistent/backgrounds"))
+
+
+def test_no_fonts_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(fonts, "_system_font_files", lambda: [])
+    fonts.font_set.cache_clear()
+    try:
+        with pytest.raises(fonts.FontsNotFoundError, match="apt-get install"):
+            fonts.font_set()
+    finally:
+        monkeypatch.undo()
+        fonts.font_set.cache_clear()
+
+
+def test_synth_cli_writes_crops_and_scenes(tmp_path: Path) -> None:
+    runner = CliRunner()
+    out = tmp_path / "crops"
+    res = runner.invoke(
+        cli,
+        [
+            "synth",
+            "--kind",
+            "plate",
+            "--mode",
+            "crop",
+            "--n",
+            "6",
+            "--out",
+            str(out),
+            "--seed",
+            "1",
+            "--height",
+            "32",
+            "--width",
+            "128",
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    rows = read_labels(out / "labels.csv")
+    assert len(rows) == 6
+    for r in rows:
+        assert r.kind == "plate" and PLATE_RE.match(r.text) and r.corners is None
+        img = cv2.imread(str(out / r.image), cv2.IMREAD_UNCHANGED)
+        assert img is not None and img.shape[:2] == (32, 128)
+    assert (out / "contact_sheet.png").is_file()
+    header = (out / "labels.csv").read_text().splitlines()[0]
+    assert header == "image,kind,text,x1,y1,x2,y2,x3,y3,x4,y4"
+
+    bgs = tmp_path / "bgs"
+    bgs.mkdir()
+    cv2.imwrite(str(bgs / "a.jpg"), procedural(np.random.default_rng(0), 300, 400))
+    out2 = tmp_path / "scenes"
+    res = runner.invoke(
+        cli,
+        [
+            "synth",
+            "--kind",
+            "house_number",
+            "--mode",
+            "scene",
+            "--n",
+            "3",
+            "--out",
+            str(out2),
+            "--seed",
+            "2",
+            "--height",
+            "160",
+            "--width",
+            "224",
+            "--backgrounds",
+            str(bgs),
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    rows = read_labels(out2 / "labels.csv")
+    assert len({r.image for r in rows}) == 3
+    for r in rows:
+        assert r.kind == "house_number" and r.corners is not None
+        q = np.asarray(r.corners)
+        assert (q >= 0).all() and (q[:, 0] < 224).all() and (q[:, 1] < 160).all()
+
+
+def test_synth_cli_bad_backgrounds_exit_2(tmp_path: Path) -> None:
+    res = CliRunner().invoke(
+        cli,
+        [
+            "synth",
+            "--mode",
+            "scene",
+            "--n",
+            "1",
+            "--out",
+            str(tmp_path / "o"),
+            "--backgrounds",
+            str(tmp_path / "missing"),
+        ],
+    )
+    assert res.exit_code == 2
+    assert "missing: not a folder" in res.output
