@@ -177,7 +177,6 @@ class Summary:
     reads: int = 0
     seconds: float = 0.0
     dropped: dict[str, int] = field(default_factory=dict)
-    published: list[ReadPayload] = field(default_factory=list)
 
     @property
     def fps(self) -> float:
@@ -226,8 +225,7 @@ class Daemon:
         self.stats = StatsCollector(config.device_id, [c.name for c in self.cameras])
         self.summary = Summary()
         self.kinds = set(config.reads.kinds)
-        self.keep_published = False
-        self.on_read: Callable[[ReadPayload], None] | None = None
+        self.errors = 0
 
     def stop(self) -> None:
         """Ask the loop to shut down (thread- and signal-safe)."""
@@ -307,7 +305,11 @@ class Daemon:
         try:
             results = self.stage.process(image, lores)
         except Exception:
-            log.exception("camera %s: pipeline failed on frame %d", cam.name, frame.index)
+            # A bad frame must not stop the service; a broken stage must not flood the log.
+            self.errors += 1
+            if self.errors <= 3 or self.errors % 100 == 0:
+                log.exception("camera %s: pipeline failed on frame %d (%d failures so far)",
+                              cam.name, frame.index, self.errors)
             return
         observations: list[Observation] = []
         for r in results:
@@ -369,10 +371,6 @@ class Daemon:
         self.publisher.publish_read(payload, crop_jpeg)
         self.stats.read(tr.camera)
         self.summary.reads += 1
-        if self.keep_published:
-            self.summary.published.append(payload)
-        if self.on_read is not None:
-            self.on_read(payload)
 
     def _publish_stats(self) -> None:
         payload = self.stats.snapshot({c.name: c.capture.dropped for c in self.cameras})
@@ -388,7 +386,10 @@ class Daemon:
     def _shutdown(self, finished: bool, started: float) -> None:
         stop_at = time.monotonic() + SHUTDOWN_SECONDS - 0.3
         for cam in self.cameras:
-            cam.capture.stop(timeout=0.5)
+            cam.capture.stop(timeout=0)  # all at once, then wait for them together
+        joined_by = time.monotonic() + 0.7
+        for cam in self.cameras:
+            cam.capture.stop(timeout=max(0.0, joined_by - time.monotonic()))
         if not finished:
             # Frames already captured are finished; nothing new is taken.
             for cam in self.cameras:
@@ -411,7 +412,8 @@ class Daemon:
         flush_for = max(0.0, min(FLUSH_SECONDS, stop_at - time.monotonic() - 1.0))
         if not self.publisher.flush(flush_for):
             log.warning("stopping with reads still queued; they are sent on the next start")
-        self.publisher.stop(max(0.2, stop_at - time.monotonic()))
+        # stop() may wait its timeout twice (the offline message, then its thread).
+        self.publisher.stop(max(0.1, (stop_at - time.monotonic()) / 2))
         if self._queue is not None:
             self._queue.close()
         self.summary.seconds = time.monotonic() - started

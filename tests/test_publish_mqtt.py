@@ -21,7 +21,7 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
-from edgeocr.config import MqttConfig
+from edgeocr.config import ConfigError, MqttConfig
 from edgeocr.publish.mqtt import MqttPublisher
 from edgeocr.publish.payload import ReadPayload, StatsPayload, latency_stats
 from edgeocr.publish.queue import ReadQueue
@@ -217,7 +217,7 @@ def test_last_will_on_sigkill(mosquitto: Broker, tmp_path: Path,
 _CHILD = """
 import sys, time
 from pathlib import Path
-from edgeocr.config import MqttConfig
+from edgeocr.config import ConfigError, MqttConfig
 from edgeocr.publish.mqtt import MqttPublisher
 from edgeocr.publish.queue import ReadQueue
 from tests.test_publish_payload import sample_read
@@ -480,8 +480,6 @@ def test_tls_verifies_the_broker(tmp_path: Path, publishers: list[MqttPublisher]
 
 
 def test_unreadable_password_file_fails_at_construction(tmp_path: Path) -> None:
-    from edgeocr.config import ConfigError
-
     config = MqttConfig.model_validate({"username": "edge",
                                         "password_file": str(tmp_path / "missing.txt")})
     with pytest.raises(ConfigError, match=r"mqtt\.password_file: cannot read"):

@@ -12,8 +12,8 @@ from edgeocr.core.sidecar import SidecarError
 from edgeocr.core.types import Image
 from edgeocr.data.labels import DatasetError, LabelledSet, load_labelled_dir
 from edgeocr.evaluation.peers import Peer, PeerMissing, load_peer
-from edgeocr.evaluation.recognition import RecognitionReport, score_crops
-from edgeocr.evaluation.samples import read_image, source_of
+from edgeocr.evaluation.recognition import RecognitionReport, score_crops, score_samples
+from edgeocr.evaluation.samples import CropSample, packs_for_region, read_image, source_of
 from edgeocr.evaluation.scenes import SceneReport, evaluate_scenes
 from edgeocr.runtime import RuntimeBackendError
 
@@ -42,13 +42,16 @@ def _fail(message: str) -> None:
               help="Operating detection threshold for recall/precision/end-to-end.")
 @click.option("--peers", default="", help="Comma-separated peers: tesseract,rapidocr,easyocr.")
 @click.option("--crops-only", is_flag=True, help="Only score the recognizer on label crops.")
+@click.option("--formats", default="auto", show_default=True,
+              help="Format packs for the formatted score: comma-separated, or 'auto' to use "
+                   "each image's region from meta.csv (what a user there would enable).")
 def eval_command(data_dir: Path, json_out: Path | None, report_dir: Path | None,
                  detector: Path | None, recognizer: Path | None, threads: int, score: float,
-                 peers: str, crops_only: bool) -> None:
+                 peers: str, crops_only: bool, formats: str) -> None:
     """Score detection, rectification and recognition on DATA_DIR (labels.csv + images)."""
     from edgeocr.detect import Detector
     from edgeocr.evaluation.samples import recognition_samples
-    from edgeocr.formats import DEFAULT_PACKS, apply_formats
+    from edgeocr.formats import apply_formats, check_packs
     from edgeocr.pipeline import Pipeline
     from edgeocr.recognize import Recognizer
 
@@ -57,6 +60,9 @@ def eval_command(data_dir: Path, json_out: Path | None, report_dir: Path | None,
         rec = Recognizer(recognizer, threads=threads)
         det = None if crops_only else Detector(detector, threads=threads,
                                                score_threshold=AP_SCORE)
+        pack_list = tuple(p.strip() for p in formats.split(",") if p.strip())
+        if formats != "auto":
+            check_packs(pack_list)
         peer_objs = [load_peer(p.strip(), threads) for p in peers.split(",") if p.strip()]
     except (DatasetError, SidecarError, RuntimeBackendError, PeerMissing, ValueError) as exc:
         _fail(str(exc))
@@ -72,11 +78,12 @@ def eval_command(data_dir: Path, json_out: Path | None, report_dir: Path | None,
     def ours_raw(crop: Image, kind: str) -> str:
         return rec.read(crop, kind).text
 
-    def ours_fmt(crop: Image, kind: str) -> str:
-        return apply_formats(rec.read(crop, kind), kind, DEFAULT_PACKS).read.text
+    def ours_fmt(s: CropSample) -> str:
+        packs = packs_for_region(s.region, s.kind) if formats == "auto" else pack_list
+        return apply_formats(rec.read(s.crop, s.kind), s.kind, packs).read.text
 
     crops: list[RecognitionReport] = [
-        score_crops("edgeocr int8 (formats)", ours_fmt, samples),
+        score_samples("edgeocr int8 (formats)", ours_fmt, samples),
         score_crops("edgeocr int8 (raw)", ours_raw, samples),
     ]
     crops += [score_crops(p.name, p.read_crop, samples) for p in peer_objs]
@@ -84,12 +91,13 @@ def eval_command(data_dir: Path, json_out: Path | None, report_dir: Path | None,
     scenes: SceneReport | None = None
     peer_scenes: dict[str, dict[str, float]] = {}
     if det is not None:
-        pipeline = Pipeline(det, rec)
+        pipeline = Pipeline(det, rec, formats=pack_list if formats != "auto" else ())
         with click.progressbar(length=1, label="scenes", file=sys.stderr) as bar:
             def progress(done: int, total: int) -> None:
                 bar.length = total
                 bar.update(1)
-            scenes = evaluate_scenes(ds, pipeline, score, progress)
+            scenes = evaluate_scenes(ds, pipeline, score, progress,
+                                     auto_formats=formats == "auto")
         for p in peer_objs:
             peer_scenes[p.name] = _peer_found(ds, p)
 

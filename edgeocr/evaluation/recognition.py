@@ -11,7 +11,8 @@ from edgeocr.evaluation.metrics import TextScore, confusions
 from edgeocr.evaluation.samples import CropSample
 
 ReadFn = Callable[[Image, str], str]
-"""(crop, kind) -> text: our recognizer, a peer engine, or a format-corrected variant."""
+"""(crop, kind) -> text: our recognizer or a peer engine."""
+SampleReadFn = Callable[[CropSample], str]
 
 
 @dataclass
@@ -50,10 +51,16 @@ class RecognitionReport:
 
 def score_crops(engine: str, read: ReadFn, samples: Iterable[CropSample]) -> RecognitionReport:
     """Run ``read`` on every sample, timing each call (decoding excluded)."""
+    return score_samples(engine, lambda s: read(s.crop, s.kind), samples)
+
+
+def score_samples(engine: str, read: SampleReadFn,
+                  samples: Iterable[CropSample]) -> RecognitionReport:
+    """Like :func:`score_crops` for readers that need the whole sample (its region)."""
     report = RecognitionReport(engine)
     for s in samples:
         t0 = time.perf_counter()
-        pred = read(s.crop, s.kind)
+        pred = read(s)
         ms = (time.perf_counter() - t0) * 1000.0
         report.overall.add(pred, s.text)
         report.by_source.setdefault(s.source, TextScore()).add(pred, s.text)

@@ -46,6 +46,7 @@ class CropSample:
     text: str
     geometry: str
     crop: Image
+    region: str = ""
 
 
 def row_geometry(ds: LabelledSet, row: LabelRow) -> str:
@@ -78,4 +79,16 @@ def recognition_samples(ds: LabelledSet,
             x1, y1, x2, y2 = det.box
             width, height = max(16, round(x2 - x1)), max(8, round(y2 - y1))
             crop = rectify(image, det, width, height)
-        yield CropSample(row.image, source_of(row.image), row.kind, text, geometry, crop)
+        meta = ds.meta.get(row.image)
+        yield CropSample(row.image, source_of(row.image), row.kind, text, geometry, crop,
+                         meta.region if meta is not None else "")
+
+
+REGION_PACKS: dict[str, tuple[str, ...]] = {"us": ("us",), "br": ("br",), "eu": ("eu",)}
+"""Format packs a user in each region would enable (meta.csv ``region``, e.g. ``us-ca``)."""
+
+
+def packs_for_region(region: str, kind: str) -> tuple[str, ...]:
+    if kind == "house_number":
+        return ("house_number",)
+    return REGION_PACKS.get(region.split("-")[0].split("(")[0], ())

@@ -19,7 +19,7 @@ from edgeocr.core.geometry import box_to_quad, quad_corner_error
 from edgeocr.core.types import Box, Detection, Image, Quad
 from edgeocr.data.labels import LabelledSet, LabelRow
 from edgeocr.evaluation.metrics import DetectionScore, TextScore
-from edgeocr.evaluation.samples import read_image, row_geometry, source_of
+from edgeocr.evaluation.samples import packs_for_region, read_image, row_geometry, source_of
 from edgeocr.formats import apply_formats
 from edgeocr.pipeline import Pipeline, PipelineRead
 from edgeocr.rectify import rectify
@@ -84,9 +84,11 @@ def _score(report: SceneReport, key: str, table: dict[str, TextScore], pred: str
 
 
 def evaluate_scenes(ds: LabelledSet, pipeline: Pipeline, threshold: float,
-                    progress: Callable[[int, int], None] | None = None) -> SceneReport:
+                    progress: Callable[[int, int], None] | None = None,
+                    auto_formats: bool = False) -> SceneReport:
     """Run ``pipeline`` (whose detector should use a low score threshold) on every scene
-    image of ``ds`` and score it (see the module docstring)."""
+    image of ``ds`` and score it (see the module docstring). With ``auto_formats`` the
+    plate format packs follow each image's region in meta.csv."""
     report = SceneReport(threshold)
     groups = ds.by_image()
     images = [img for img, rows in groups.items()
@@ -95,6 +97,10 @@ def evaluate_scenes(ds: LabelledSet, pipeline: Pipeline, threshold: float,
         rows = groups[image_name]
         source = source_of(image_name)
         image = read_image(ds.image_path(image_name))
+        if auto_formats:
+            meta = ds.meta.get(image_name)
+            region = meta.region if meta is not None else ""
+            pipeline.formats = (*packs_for_region(region, "plate"), "house_number")
         t0 = time.perf_counter()
         reads = pipeline.process(image)
         report.frame_ms.append((time.perf_counter() - t0) * 1000.0)

@@ -195,9 +195,11 @@ class Capture:
         self._thread.start()
 
     def stop(self, timeout: float = 1.0) -> None:
+        """Ask the thread to end and wait up to ``timeout`` (0: do not wait). A driver stuck
+        in a read is left behind: the thread is a daemon thread."""
         self._stop.set()
         self.slot.close()
-        if self._thread.is_alive():
+        if timeout > 0 and self._thread.is_alive():
             self._thread.join(timeout)
 
     def _run(self) -> None:

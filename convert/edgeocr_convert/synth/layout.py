@@ -11,18 +11,21 @@ from edgeocr_convert.synth.fonts import fit_mask, font_set, text_mask
 
 LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 DIGITS = "0123456789"
+_ALNUM = LETTERS + DIGITS
 
 
 def pattern_text(rng: np.random.Generator, pattern: str) -> str:
-    """Fill a pattern: L = letter, 9 = digit, X = either."""
+    """Fill a pattern: L = letter, 9 = digit, X = either; other characters are kept."""
+    # One draw per sample, not per character: rng calls dominate for short strings.
+    u = rng.random(len(pattern)).tolist()
     out = []
-    for p in pattern:
+    for p, r in zip(pattern, u, strict=True):
         if p == "L":
-            out.append(LETTERS[int(rng.integers(26))])
+            out.append(LETTERS[int(r * 26)])
         elif p == "9":
-            out.append(DIGITS[int(rng.integers(10))])
+            out.append(DIGITS[int(r * 10)])
         elif p == "X":
-            out.append((LETTERS + DIGITS)[int(rng.integers(36))])
+            out.append(_ALNUM[int(r * 36)])
         else:
             out.append(p)
     return "".join(out)
