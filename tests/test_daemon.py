@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from edgeocr.config import load_config
+from edgeocr.core.types import Detection, Read
 from edgeocr.daemon import Daemon
 from edgeocr.systemd_notify import Notifier
 from tests.conftest import Broker
@@ -190,3 +191,78 @@ def test_camera_that_fails_to_open_retries_and_logs(tmp_path: Path, mosquitto: B
     assert broken.capture.reconnects >= 3
     retries = [r for r in caplog.records if "cannot open /dev/video99" in r.getMessage()]
     assert len(retries) >= 3
+
+
+def test_region_of_interest_and_published_crop(tmp_path: Path, mosquitto: Broker) -> None:
+    scenario: Scenario = {}
+    # The stage sees only the right half of the frame: its boxes are in that half's pixels.
+    add_object(scenario, 0, "plate", "ROI123", range(0, 4), (10, 60, 40, 72))
+    folder = write_folder(tmp_path / "f", 0, 4)
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(config_text(mosquitto.port, tmp_path / "q.db", {"cam": str(folder)},
+                               reads="publish_crop = true")
+                   .replace("realtime = false\n", "realtime = false\nroi = [0.5, 0.0, 1.0, 1.0]\n"))
+    sub = Collector(mosquitto.host, mosquitto.port)
+    stage = FakeStage(scenario)
+    seen_widths: list[int] = []
+    inner = stage.process
+
+    def spy(image, lores=None):  # type: ignore[no-untyped-def]
+        seen_widths.append(image.shape[1])
+        return inner(image, lores)
+
+    stage.process = spy  # type: ignore[method-assign]
+    assert Daemon(load_config(cfg), stage=stage).run(install_signals=False) == 0
+    (read,) = sub.wait_reads(1)
+    for _ in range(100):
+        crops = [p for t, p, _ in sub.messages if t == "t/testdev/cam/crop"]
+        if crops:
+            break
+        threading.Event().wait(0.05)
+    sub.stop()
+    assert set(seen_widths) == {80}
+    assert read["box"] == [90.0, 60.0, 120.0, 72.0]
+    assert read["corners"][0] == [90.0, 60.0] and read["frame_size"] == [160, 120]
+    assert len(crops) == 1 and crops[0][:2] == b"\xff\xd8"  # a JPEG
+
+
+def test_bundled_demo_clip_gives_one_read_per_appearance(tmp_path: Path,
+                                                         mosquitto: Broker) -> None:
+    """The demo clip through OpenCV, the tracker and the broker, with a stage that knows
+    what each frame shows (demo_expected.json): each plate and the house number once."""
+    from edgeocr.cli.demo import DEMO_CLIP, DEMO_EXPECTED
+    from edgeocr.core.geometry import quad_to_box
+    from tests.test_daemon_support import FakeRead
+
+    expected = json.loads(DEMO_EXPECTED.read_text())
+    objects = expected["objects"]
+
+    class ClipStage:
+        """Frames arrive in order (realtime = false never drops): the n-th call is frame n."""
+
+        calls = 0
+
+        def process(self, image, lores=None):  # type: ignore[no-untyped-def]
+            index = self.calls
+            self.calls += 1
+            out = []
+            for obj in objects[index]:
+                quad = tuple(tuple(p) for p in obj["quad"])
+                det = Detection(obj["kind"], 0.9, quad_to_box(quad), quad)
+                out.append(FakeRead(det, Read(obj["text"], (0.9,) * len(obj["text"]),
+                                              obj["kind"]), None))
+            return out
+
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(config_text(mosquitto.port, tmp_path / "q.db", {"demo": str(DEMO_CLIP)},
+                               fps=expected["fps"]))
+    sub = Collector(mosquitto.host, mosquitto.port)
+    stage = ClipStage()
+    assert Daemon(load_config(cfg), stage=stage).run(install_signals=False) == 0
+    reads = sub.wait_reads(len(expected["reads"]))
+    sub.stop()
+    assert stage.calls == expected["frames"]
+    assert sorted((r["kind"], r["text"]) for r in reads) == sorted(
+        (e["kind"], e["text"]) for e in expected["reads"])
+    assert {r["camera"] for r in reads} == {"demo"}
+    assert [r["frame_size"] for r in reads] == [expected["size"]] * len(reads)

@@ -1,5 +1,5 @@
 """Helpers for the daemon tests (no tests here): a stage double that "reads" what the test
-put into each frame, clip folders whose frames carry their camera and index in pixel (0, 0),
+put into each frame, clip folders whose frames carry their camera and index in their first row,
 an MQTT collector, and a ``python -m tests.test_daemon_support`` entry point to run the
 daemon with the double in a child process (for SIGTERM / SIGKILL tests).
 
@@ -39,7 +39,8 @@ class FakeRead:
 
 
 def stamp(image: Image, camera_id: int, index: int) -> None:
-    image[0, 0] = (index & 255, index >> 8, camera_id)
+    # The whole first row, so that a region of interest starting at y = 0 keeps it.
+    image[0, :] = (index & 255, index >> 8, camera_id)
 
 
 def unstamp(image: Image) -> tuple[int, int]:

@@ -30,11 +30,13 @@ import click
 @click.option("--val-every", type=click.IntRange(min=1), default=1000, show_default=True)
 @click.option("--val-size", type=click.IntRange(min=1), default=64, show_default=True)
 @click.option("--checkpoint-every", type=click.IntRange(min=1), default=250, show_default=True)
+@click.option("--cls-loss", type=click.Choice(["focal", "ohem"]), default="focal",
+              show_default=True, help="Focal loss, or cross entropy with 3:1 hard negatives.")
 @click.option("--no-progress", is_flag=True, help="No progress bar (for logs).")
 def detector(
     out: Path, steps: int, resume: bool, data: Path | None, batch: int, size: int, classes: str,
     backgrounds: Path | None, seed: int, lr: float, val_every: int, val_size: int,
-    checkpoint_every: int, no_progress: bool,
+    checkpoint_every: int, cls_loss: str, no_progress: bool,
 ) -> None:
     """Train the detector into OUT (Ctrl-C saves a checkpoint; --resume continues)."""
     from edgeocr_convert.train_detector import (
@@ -55,7 +57,7 @@ def detector(
         out=out, steps=steps, batch=batch, size=size, classes=names, data=data,
         backgrounds=backgrounds or default_backgrounds(), seed=seed, resume=resume, lr=lr,
         val_every=val_every, val_size=val_size, checkpoint_every=checkpoint_every,
-        progress=not no_progress,
+        cls_loss=cls_loss, progress=not no_progress,
     )
     try:
         summary = train_detector(cfg)

@@ -34,6 +34,11 @@ _MNV2_BLOCKS: tuple[tuple[int, int, int, int], ...] = (
     (6, 320, 1, 1),
 )
 _EXTRA_CHANNELS = 256
+# He init keeps raw activations near unit variance, which the batch-norm moving statistics
+# start at; with Glorot init they shrink layer by layer and inference-mode outputs stay
+# garbage for thousands of steps. Momentum 0.9 (PyTorch's default) tracks them quickly.
+_INIT = "he_normal"
+_BN_MOMENTUM = 0.9
 _HEAD_CHANNELS_MIN = 32
 
 
@@ -48,8 +53,8 @@ def _divisible(v: float, divisor: int = 8) -> int:
 def _conv_bn(x: keras.KerasTensor, filters: int, kernel: int, stride: int, name: str,
              relu: bool = True) -> keras.KerasTensor:
     x = layers.Conv2D(filters, kernel, strides=stride, padding="same", use_bias=False,
-                      name=f"{name}_conv")(x)
-    x = layers.BatchNormalization(momentum=0.99, epsilon=1e-3, name=f"{name}_bn")(x)
+                      kernel_initializer=_INIT, name=f"{name}_conv")(x)
+    x = layers.BatchNormalization(momentum=_BN_MOMENTUM, epsilon=1e-3, name=f"{name}_bn")(x)
     if relu:
         x = layers.ReLU(6.0, name=f"{name}_relu")(x)
     return x
@@ -57,8 +62,8 @@ def _conv_bn(x: keras.KerasTensor, filters: int, kernel: int, stride: int, name:
 
 def _dw_bn(x: keras.KerasTensor, stride: int, name: str) -> keras.KerasTensor:
     x = layers.DepthwiseConv2D(3, strides=stride, padding="same", use_bias=False,
-                               name=f"{name}_dw")(x)
-    x = layers.BatchNormalization(momentum=0.99, epsilon=1e-3, name=f"{name}_dwbn")(x)
+                               depthwise_initializer=_INIT, name=f"{name}_dw")(x)
+    x = layers.BatchNormalization(momentum=_BN_MOMENTUM, epsilon=1e-3, name=f"{name}_dwbn")(x)
     return layers.ReLU(6.0, name=f"{name}_dwrelu")(x)
 
 

@@ -16,6 +16,7 @@ import numpy as np
 
 from edgeocr.core.types import Image
 from edgeocr_convert.synth import draw
+from edgeocr_convert.synth.augment import noise_field
 
 log = logging.getLogger(__name__)
 
@@ -124,9 +125,18 @@ def find_package_photos() -> list[Path]:
     return found
 
 
-def procedural(rng: np.random.Generator, height: int, width: int) -> Image:
-    """A procedural texture: noise, gradient, bricks, asphalt, stripes or car-like blobs."""
-    kind = int(rng.choice(6, p=[0.2, 0.15, 0.15, 0.2, 0.1, 0.2]))
+PROCEDURAL_KINDS = ("noise", "gradient", "bricks", "asphalt", "stripes", "car")
+
+
+def procedural(
+    rng: np.random.Generator, height: int, width: int, kind_name: str | None = None
+) -> Image:
+    """A procedural texture: noise, gradient, bricks, asphalt, stripes or car-like blobs
+    (``kind_name`` one of PROCEDURAL_KINDS, or None for a random one)."""
+    if kind_name is None:
+        kind = int(rng.choice(6, p=[0.2, 0.15, 0.15, 0.2, 0.1, 0.2]))
+    else:
+        kind = PROCEDURAL_KINDS.index(kind_name)
     h, w = height, width
     base = draw.random_colour(rng, 20, 235)
     if kind == 0:  # smooth value noise at several scales
@@ -159,7 +169,7 @@ def procedural(rng: np.random.Generator, height: int, width: int) -> Image:
     if kind == 3:  # asphalt / concrete
         g = int(rng.integers(50, 170))
         img = np.full((h, w, 3), g, np.uint8)
-        speck = rng.normal(0, 18, (h, w)).astype(np.float32)
+        speck = noise_field(rng, h, w, 18.0)
         img = draw.add_texture(img, speck + draw.noise_texture(rng, h, w, 40, 20.0))
         if rng.random() < 0.4:
             y = int(rng.uniform(0, h))

@@ -68,8 +68,12 @@ def capture(rng: np.random.Generator, kind: Kind, style: str | None = None) -> C
     """Render, set in context, tilt, scale to camera size and degrade one object."""
     obj = render_object(rng, kind, style)
     # Face width on the sensor: log-uniform from small to large, so low resolution is common.
-    hi = 170 if obj.style.startswith("br") else 280  # traffic cameras see BR plates small
-    target = float(np.exp(rng.uniform(np.log(45), np.log(hi))))
+    hi = 140 if obj.style.startswith("br") else 280  # traffic cameras see BR plates small
+    # Below ~13 px per character or ~16 px of face height nothing is readable, and an
+    # unreadable crop with a label only teaches the model to guess.
+    fh, fw = obj.image.shape[:2]
+    lo = max(45.0, 13.0 * len(obj.text), 16.0 * fw / fh)
+    target = float(np.exp(rng.uniform(np.log(lo), np.log(max(hi, lo * 1.5)))))
     obj = rescale(obj, target * 1.4)
     face = augment.surface_effects(rng, obj.image)
     obj = Rendered(face, obj.text, obj.alpha, obj.style)
@@ -108,7 +112,9 @@ def capture(rng: np.random.Generator, kind: Kind, style: str | None = None) -> C
     img = augment.camera_effects(
         rng,
         img,
-        strength=float(rng.uniform(0.5, 1.4)),
+        strength=float(
+            rng.uniform(0.8, 1.5) if obj.style.startswith("br") else rng.uniform(0.3, 1.3)
+        ),
         blur_scale=float(np.clip(target / 130.0, 0.35, 1.3)),
     )
     return Captured(img, augment.apply_homography(quad, m), obj.text, obj.style)
@@ -127,6 +133,10 @@ def detector_quad(rng: np.random.Generator, quad: np.ndarray) -> np.ndarray:
         mx, my = float(rng.uniform(-0.03, 0.0)), float(rng.uniform(-0.06, 0.0))
     else:
         mx, my = float(rng.uniform(-0.01, 0.04)), float(rng.uniform(-0.02, 0.08))
+    if rng.random() < 0.2:
+        # An axis-aligned box detector (or a box label) frames rotated text loosely.
+        lo, hi = q.min(axis=0), q.max(axis=0)
+        q = np.array([[lo[0], lo[1]], [hi[0], lo[1]], [hi[0], hi[1]], [lo[0], hi[1]]])
     q = expand_quad(q, mx, my)
     sigma = float(rng.uniform(0.005, 0.035))
     out: np.ndarray = q + rng.normal(0, sigma, (4, 2)) * np.array([w, h])

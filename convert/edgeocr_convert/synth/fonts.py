@@ -106,6 +106,29 @@ class FontSet:
         return choices[int(rng.integers(len(choices)))]
 
 
+_PROBE = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+
+def _covers_alnum(path: Path) -> bool:
+    """True when the font draws every A-Z0-9 glyph. Some families ship display cuts with
+    only a few glyphs (DejaVuSerifDisplay has no digits); a missing glyph renders as
+    nothing or as the same .notdef box, so distinct non-empty masks prove coverage."""
+    try:
+        font = ImageFont.truetype(str(path), 16)
+    except OSError:
+        return False
+    seen: set[bytes] = set()
+    for ch in _PROBE:
+        mask = font.getmask(ch)
+        if mask.size[0] == 0 or mask.size[1] == 0:
+            return False
+        data = bytes(mask)
+        if not any(data) or data in seen:
+            return False
+        seen.add(data)
+    return True
+
+
 @functools.lru_cache(maxsize=1)
 def font_set() -> FontSet:
     """All usable fonts on this machine; raises FontsNotFoundError with an install hint."""
@@ -116,7 +139,7 @@ def font_set() -> FontSet:
         if name in seen:  # matplotlib's DejaVu duplicates the system copy
             continue
         seen.add(name)
-        if not _LATIN.match(name) or _SKIP.search(name):
+        if not _LATIN.match(name) or _SKIP.search(name) or not _covers_alnum(path):
             continue
         for role in _roles_for(name):
             groups.setdefault(role, []).append(path)

@@ -13,9 +13,10 @@ import numpy as np
 import numpy.typing as npt
 
 from edgeocr_convert.synth import draw
+from edgeocr_convert.synth.backgrounds import procedural
 from edgeocr_convert.synth.draw import Colour, Rendered
-from edgeocr_convert.synth.fonts import font_set
-from edgeocr_convert.synth.plates import LETTERS
+from edgeocr_convert.synth.fonts import fit_mask, font_set, text_mask
+from edgeocr_convert.synth.layout import LETTERS
 
 STREETS = (
     "Main St",
@@ -104,7 +105,51 @@ def _material(rng: np.random.Generator, h: int, w: int) -> tuple[np.ndarray, Col
     return img, ink
 
 
+def render_wall_digits(rng: np.random.Generator) -> Rendered:
+    """Digits painted on, or mounted on, a wall or door: the face is the text's own box with
+    a thin margin of wall around it, as a labeller would draw it. Fonts are often regular
+    weight, suffix letters often lower case (the label stays upper case)."""
+    text = house_text(rng)
+    shown = text
+    if text[-1].isalpha() and rng.random() < 0.5:
+        shown = text[:-1] + text[-1].lower()
+    role = str(rng.choice(["sans", "serif", "script", "plate"], p=[0.5, 0.2, 0.15, 0.15]))
+    font = font_set().pick(rng, role)
+    mask = text_mask(
+        font,
+        shown,
+        caps_only=shown.isupper() or shown.isdigit(),
+        spacing=float(rng.uniform(0.0, 0.25)),
+    )
+    th = 70
+    tw = max(8, int(mask.shape[1] * th / max(1, mask.shape[0]) * rng.uniform(0.8, 1.2)))
+    mask = fit_mask(mask, tw, th)
+    mv, mh = int(th * rng.uniform(0.04, 0.2)), int(th * rng.uniform(0.04, 0.3))
+    h, w = th + 2 * mv, tw + 2 * mh
+    wall = str(
+        rng.choice(
+            ["bricks", "noise", "stripes", "asphalt", "gradient"], p=[0.3, 0.3, 0.15, 0.15, 0.1]
+        )
+    )
+    img = procedural(rng, h, w, wall)
+    bg = (int(img[..., 0].mean()), int(img[..., 1].mean()), int(img[..., 2].mean()))
+    ink = draw.contrasting(rng, bg)
+    if rng.random() < 0.3:  # brushed-metal or brass digits, where they still stand out
+        metal = draw.jitter_colour(rng, [(190, 190, 190), (60, 150, 190)][int(rng.integers(2))], 25)
+        if abs(draw.luminance(metal) - draw.luminance(bg)) > 70:
+            ink = metal
+    if rng.random() < 0.4:
+        # Digits mounted off the wall cast a soft shadow.
+        dx, dy = int(rng.integers(-6, 7)), int(rng.integers(1, 8))
+        soft = cv2.GaussianBlur(mask, (5, 5), 0)
+        draw.paint(img, soft, mh + dx, mv + dy, (20, 20, 20), float(rng.uniform(0.3, 0.7)))
+    draw.paint(img, mask, mh, mv, ink)
+    return Rendered(img, text, np.full((h, w), 255, np.uint8), "house_wall")
+
+
 def render_house_number(rng: np.random.Generator) -> Rendered:
+    if rng.random() < 0.4:
+        return render_wall_digits(rng)
     text = house_text(rng)
     street = rng.random() < 0.25
     h = 100 if not street else 130

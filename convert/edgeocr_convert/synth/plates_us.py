@@ -131,7 +131,7 @@ def _us_background(rng: np.random.Generator, h: int, w: int) -> tuple[np.ndarray
         ((70, 190, 240), (40, 160, 230), (20, 20, 20)),  # yellow/orange
         ((250, 250, 250), (250, 250, 250), (40, 40, 170)),  # white, red text
     ]
-    idx = int(rng.choice(len(schemes), p=[0.28, 0.16, 0.08, 0.12, 0.07, 0.07, 0.05, 0.07, 0.1]))
+    idx = int(rng.choice(len(schemes), p=[0.32, 0.18, 0.08, 0.12, 0.07, 0.03, 0.03, 0.07, 0.1]))
     top, bottom, ink = schemes[idx]
     top, bottom = draw.jitter_colour(rng, top, 12), draw.jitter_colour(rng, bottom, 12)
     img = draw.vertical_gradient(h, w, top, bottom)
