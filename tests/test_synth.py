@@ -13,7 +13,7 @@ from edgeocr_convert.cli.train_cmd import cli
 from edgeocr_convert.synth import fonts
 from edgeocr_convert.synth.backgrounds import BackgroundPool, procedural
 from edgeocr_convert.synth.crops import make_crop, make_crop_mixed
-from edgeocr_convert.synth.house import render_house_number
+from edgeocr_convert.synth.house import render_house_number, render_wall_digits
 from edgeocr_convert.synth.negatives import render_negative
 from edgeocr_convert.synth.plates import STYLES, render_plate
 from edgeocr_convert.synth.scenes import make_scene, place_object
@@ -80,11 +80,26 @@ def test_unknown_style_is_a_clear_error() -> None:
 
 def test_house_numbers_and_negatives_render() -> None:
     rng = np.random.default_rng(4)
-    for _ in range(20):
+    styles = set()
+    for _ in range(30):
         r = render_house_number(rng)
         assert HOUSE_RE.match(r.text) and len(r.text) <= 5
+        assert r.image.std() > 5
+        styles.add(r.style)
         n = render_negative(rng)
         assert n.text == "" and n.image.shape[:2] == n.alpha.shape
+    assert styles == {"house", "house_wall"}
+    wall = render_wall_digits(np.random.default_rng(1))
+    assert wall.style == "house_wall" and HOUSE_RE.match(wall.text)
+
+
+def test_fonts_cover_the_charset() -> None:
+    fs = fonts.font_set()
+    for role in ("plate", "sans", "serif", "script", "condensed", "mono"):
+        assert fs.by_role[role], role
+    for path in fs.by_role["plate"][:5]:
+        m = fonts.text_mask(path, "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ")
+        assert m.shape[1] > m.shape[0] * 10
 
 
 def _clockwise(q: np.ndarray) -> bool:

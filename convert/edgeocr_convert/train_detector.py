@@ -15,7 +15,7 @@ import logging
 import os
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,7 @@ import numpy.typing as npt
 
 from edgeocr.core.anchors import AnchorSpec, decode, default_anchor_spec, generate_anchors, nms
 from edgeocr.core.geometry import iou_matrix
+from edgeocr.core.types import KINDS
 from edgeocr_convert.data.detection import (
     BatchWorker,
     DatasetError,
@@ -44,7 +45,7 @@ log = logging.getLogger(__name__)
 
 VAL_SEED = 20261123
 # Scene sizes (height, width): camera-like aspect ratios, letterboxed like device frames.
-SCENE_SIZES = ((320, 320), (360, 640), (480, 640), (384, 512), (432, 576))
+SCENE_SIZES = ((320, 320), (360, 640), (240, 320), (288, 512), (384, 512))
 NEGATIVE_FRACTION = 0.1
 LOSS_KEYS = ("loss", "cls_loss", "box_loss", "corner_loss")
 
@@ -74,7 +75,6 @@ class DetectorTrainConfig:
     checkpoint_every: int = 250
     log_every: int = 20
     progress: bool = True
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 # --------------------------------------------------------------------------- loss
@@ -222,12 +222,17 @@ def synthetic_source(class_names: Sequence[str], backgrounds: Path | None) -> Sa
     from edgeocr_convert.synth.backgrounds import BackgroundPool
 
     # Bounded cache: the full photo set decoded in colour would take ~2 GB.
+    unknown = [n for n in class_names if n not in KINDS]
+    if unknown:
+        raise DatasetError(f"synthetic scenes hold only {', '.join(KINDS)}, not "
+                           f"{', '.join(unknown)}; train other classes with --data")
+    kinds = tuple(k for k in KINDS if k in class_names)
     pool = BackgroundPool(backgrounds, max_cached=600) if backgrounds is not None else None
     index = {n: i for i, n in enumerate(class_names)}
 
     def draw(rng: np.random.Generator) -> Sample:
         h, w = SCENE_SIZES[int(rng.integers(len(SCENE_SIZES)))]
-        scene = scenes.make_scene(rng, h, w, pool)
+        scene = scenes.make_scene(rng, h, w, pool, kinds=kinds)
         keep = [o for o in scene.objects if o.kind in index]
         other = [o.quad for o in scene.objects if o.kind not in index]
         return Sample(
@@ -346,7 +351,8 @@ def train_detector(cfg: DetectorTrainConfig) -> dict[str, Any]:
     anchors = generate_anchors(spec)
     (val_x, *_), val_truth = make_batch(val_samples, spec, anchors, None)
     metric_keys = ["map50", *[f"ap50_{n}" for n in names], "corner_err_px"]
-    csv_log = tr.CsvLog(cfg.out / "log.csv", [*LOSS_KEYS, "lr", "ms_per_step", *metric_keys],
+    csv_log = tr.CsvLog(cfg.out / "log.csv",
+                        [*LOSS_KEYS, "lr", "ms_per_step", "data_wait_ms", *metric_keys],
                         resume_step=start if cfg.resume else None)
 
     @tf.function(autograph=False)
@@ -369,6 +375,7 @@ def train_detector(cfg: DetectorTrainConfig) -> dict[str, Any]:
     timer = tr.StepTimer()
     sums = np.zeros(len(LOSS_KEYS))
     n_sum = 0
+    wait_s = 0.0
     metrics: dict[str, float] = {}
     step = start
     worker = BatchWorker(draw, spec, cfg.batch, cfg.seed, start, cfg.steps)
@@ -376,7 +383,9 @@ def train_detector(cfg: DetectorTrainConfig) -> dict[str, Any]:
         with tr.stop_on_signal() as stop, tr.progress(cfg.steps, start, "detector",
                                                       cfg.progress) as bar:
             while step < cfg.steps:
+                t_wait = time.perf_counter()
                 batch = worker.get()
+                wait_s += time.perf_counter() - t_wait
                 timer.start()
                 values = train_step(*(tf.constant(a) for a in batch))
                 values = [float(v) for v in values]
@@ -398,6 +407,9 @@ def train_detector(cfg: DetectorTrainConfig) -> dict[str, Any]:
                     row.update(dict(zip(LOSS_KEYS, means.tolist(), strict=True)))
                     row["lr"] = float(optimizer.learning_rate)
                     row["ms_per_step"] = timer.ms_per_step
+                    # Time the step waited for the batch worker: > 0 means data-bound.
+                    row["data_wait_ms"] = 1000.0 * wait_s / max(n_sum, 1)
+                    wait_s = 0.0
                     csv_log.write(step, **row)
                     bar.set_postfix(loss=f"{means[0]:.3f}",
                                     map50=f"{metrics.get('map50', float('nan')):.3f}")
@@ -417,8 +429,8 @@ def train_detector(cfg: DetectorTrainConfig) -> dict[str, Any]:
         raise TrainError(str(exc)) from None
     finally:
         worker.close()
-    return {"step": step, "metrics": metrics, "ms_per_step": timer.ms_per_step,
-            "class_names": names}
+    return {"step": step, "metrics": _finite(metrics), "ms_per_step": timer.ms_per_step,
+            "class_names": names, "interrupted": bool(stop)}
 
 
 def _finite(metrics: dict[str, float]) -> dict[str, float | None]:

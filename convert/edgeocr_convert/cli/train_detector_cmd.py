@@ -69,3 +69,5 @@ def detector(
         click.echo(f"edgeocr-train: {out}: {exc}", err=True)
         sys.exit(2)
     click.echo(json.dumps(summary, default=str))
+    if summary.get("interrupted"):
+        sys.exit(130)

@@ -6,6 +6,7 @@ plates. ``BackgroundPool`` takes the folder as an argument; nothing here knows i
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Sequence
 from pathlib import Path
@@ -104,6 +105,12 @@ class BackgroundPool:
             patch = patch[:, ::-1]
         out: Image = np.ascontiguousarray(patch)
         return out
+
+
+@functools.lru_cache(maxsize=1)
+def package_pool() -> BackgroundPool:
+    """A pool of the photos found by ``find_package_photos`` (possibly empty)."""
+    return BackgroundPool(find_package_photos(), max_cached=64)
 
 
 def find_package_photos() -> list[Path]:

@@ -40,7 +40,7 @@ def paint(img: Image, mask: Mask, x: int, y: int, colour: Colour, opacity: float
         return
     m = mask[y0 - y : y1 - y, x0 - x : x1 - x]
     if opacity < 1.0:
-        m = cv2.convertScaleAbs(m, alpha=opacity)
+        m = cast("Mask", cv2.convertScaleAbs(m, alpha=opacity))
     roi = img[y0:y1, x0:x1]
     # Saturating uint8 arithmetic in OpenCV: roi * (1 - m) + colour * m, about 4x faster than
     # the same blend in float numpy on these small regions.

@@ -15,7 +15,7 @@ import numpy.typing as npt
 from edgeocr_convert.synth import draw
 from edgeocr_convert.synth.backgrounds import procedural
 from edgeocr_convert.synth.draw import Colour, Rendered
-from edgeocr_convert.synth.fonts import fit_mask, font_set, text_mask
+from edgeocr_convert.synth.fonts import Mask, fit_mask, font_set, text_mask
 from edgeocr_convert.synth.layout import LETTERS
 
 STREETS = (
@@ -141,7 +141,7 @@ def render_wall_digits(rng: np.random.Generator) -> Rendered:
     if rng.random() < 0.4:
         # Digits mounted off the wall cast a soft shadow.
         dx, dy = int(rng.integers(-6, 7)), int(rng.integers(1, 8))
-        soft = cv2.GaussianBlur(mask, (5, 5), 0)
+        soft = cast("Mask", cv2.GaussianBlur(mask, (5, 5), 0))
         draw.paint(img, soft, mh + dx, mv + dy, (20, 20, 20), float(rng.uniform(0.3, 0.7)))
     draw.paint(img, mask, mh, mv, ink)
     return Rendered(img, text, np.full((h, w), 255, np.uint8), "house_wall")

@@ -13,7 +13,7 @@ import numpy as np
 
 from edgeocr.core.types import KINDS, Image, Kind, Quad
 from edgeocr_convert.synth import augment, draw
-from edgeocr_convert.synth.backgrounds import BackgroundPool, car_body, procedural
+from edgeocr_convert.synth.backgrounds import BackgroundPool, car_body, package_pool, procedural
 from edgeocr_convert.synth.crops import PLATE_SHARE, render_object
 from edgeocr_convert.synth.draw import Rendered, rescale
 from edgeocr_convert.synth.negatives import render_negative
@@ -35,7 +35,10 @@ class SceneSample:
 def _background(
     rng: np.random.Generator, height: int, width: int, pool: BackgroundPool | None
 ) -> Image:
-    if pool is not None and len(pool) and rng.random() < 0.7:
+    r = rng.random()
+    if r < 0.08 and len(package_pool()):
+        pool = package_pool()  # sample photos shipped with installed packages, if any
+    if pool is not None and len(pool) and r < 0.7:
         patch = pool.sample(rng, height, width)
         if patch is not None:
             if rng.random() < 0.5:
