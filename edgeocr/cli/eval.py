@@ -15,6 +15,7 @@ from edgeocr.evaluation.peers import Peer, PeerMissing, load_peer
 from edgeocr.evaluation.recognition import RecognitionReport, score_crops, score_samples
 from edgeocr.evaluation.samples import CropSample, packs_for_region, read_image, source_of
 from edgeocr.evaluation.scenes import SceneReport, evaluate_scenes
+from edgeocr.rectify import MARGIN
 from edgeocr.runtime import RuntimeBackendError
 
 AP_SCORE = 0.05
@@ -42,12 +43,14 @@ def _fail(message: str) -> None:
               help="Operating detection threshold for recall/precision/end-to-end.")
 @click.option("--peers", default="", help="Comma-separated peers: tesseract,rapidocr,easyocr.")
 @click.option("--crops-only", is_flag=True, help="Only score the recognizer on label crops.")
+@click.option("--margin", default=None, metavar="X,Y",
+              help="Rectification margin as fractions of the quad (default: the pipeline's).")
 @click.option("--formats", default="auto", show_default=True,
               help="Format packs for the formatted score: comma-separated, or 'auto' to use "
                    "each image's region from meta.csv (what a user there would enable).")
 def eval_command(data_dir: Path, json_out: Path | None, report_dir: Path | None,
                  detector: Path | None, recognizer: Path | None, threads: int, score: float,
-                 peers: str, crops_only: bool, formats: str) -> None:
+                 peers: str, crops_only: bool, margin: str | None, formats: str) -> None:
     """Score detection, rectification and recognition on DATA_DIR (labels.csv + images)."""
     from edgeocr.detect import Detector
     from edgeocr.evaluation.samples import recognition_samples
@@ -60,6 +63,7 @@ def eval_command(data_dir: Path, json_out: Path | None, report_dir: Path | None,
         rec = Recognizer(recognizer, threads=threads)
         det = None if crops_only else Detector(detector, threads=threads,
                                                score_threshold=AP_SCORE)
+        margins = MARGIN if margin is None else _pair(margin)
         pack_list = tuple(p.strip() for p in formats.split(",") if p.strip())
         if formats != "auto":
             check_packs(pack_list)
@@ -91,7 +95,8 @@ def eval_command(data_dir: Path, json_out: Path | None, report_dir: Path | None,
     scenes: SceneReport | None = None
     peer_scenes: dict[str, dict[str, float]] = {}
     if det is not None:
-        pipeline = Pipeline(det, rec, formats=pack_list if formats != "auto" else ())
+        pipeline = Pipeline(det, rec, formats=pack_list if formats != "auto" else (),
+                            margin=margins)
         with click.progressbar(length=1, label="scenes", file=sys.stderr) as bar:
             def progress(done: int, total: int) -> None:
                 bar.length = total
@@ -102,6 +107,14 @@ def eval_command(data_dir: Path, json_out: Path | None, report_dir: Path | None,
             peer_scenes[p.name] = _peer_found(ds, p)
 
     _write_outputs(crops, scenes, peer_scenes, ds.root, json_out, report_dir)
+
+
+def _pair(text: str) -> tuple[float, float]:
+    try:
+        x, y = (float(v) for v in text.split(","))
+    except ValueError:
+        raise ValueError(f"--margin takes two numbers X,Y, got {text!r}") from None
+    return x, y
 
 
 def _peer_found(ds: LabelledSet, p: Peer) -> dict[str, float]:
