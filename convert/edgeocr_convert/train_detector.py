@@ -330,9 +330,10 @@ def train_detector(cfg: DetectorTrainConfig) -> dict[str, Any]:
     spec = anchor_spec_for(cfg.size, ratios)
     keras.utils.set_random_seed(cfg.seed)
     model = build_detector(cfg.size, cfg.size, names, spec, cfg.alpha)
+    warmup = min(cfg.warmup, cfg.steps // 2)
     schedule = keras.optimizers.schedules.CosineDecay(
-        0.0, max(1, cfg.steps - cfg.warmup), alpha=0.02, warmup_target=cfg.lr,
-        warmup_steps=min(cfg.warmup, cfg.steps // 2))
+        0.0, max(1, cfg.steps - warmup), alpha=0.02, warmup_target=cfg.lr,
+        warmup_steps=warmup)
     optimizer = keras.optimizers.Adam(schedule, global_clipnorm=5.0)
     start = 0
     if cfg.resume and ckpt.exists():

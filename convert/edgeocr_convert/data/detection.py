@@ -206,6 +206,8 @@ def read_dataset(path: Path, class_names: Sequence[str] | None) -> tuple[list[Re
     else:
         records = read_labels_csv(path)
         names = list(class_names or ("plate", "house_number"))
+        if records and not any(c in names for r in records for c, _ in r.objects):
+            raise DatasetError(f"{path}: no objects of the classes {', '.join(names)}")
     if not records:
         raise DatasetError(f"{path}: no labelled objects with corners or boxes")
     missing = [r.path for r in records if not r.path.is_file()]
