@@ -5,10 +5,11 @@ A pack is a list of fixed-length templates over ``L`` (letter), ``D`` (digit), `
 (either) and ``l`` (a letter that is never made by a fix: a house number's optional suffix
 must not turn a trailing 5 into an S). A read matches a template when it has the
 template's length and every character fits its position, allowing *fixes*: a digit where
-a letter is demanded (or the reverse) is swapped for its look-alike (O/0, I/1, B/8, S/5,
-Z/2, G/6). Each pack reports the fewest fixes it needs; :func:`apply_formats` takes the
-pack with the fewest among the enabled ones (ties: the order given). A read that fits
-none is kept unchanged with ``format=None``.
+a letter is demanded (or the reverse) is swapped for the model's own best candidate of the
+demanded type at that character (``Read.alternatives``) or, without one, for its look-alike
+(O/Q/D/U/0, I/J/1, B/8, S/5, Z/2, G/6, A/L/4, T/7). Each pack reports the fewest fixes it
+needs; :func:`apply_formats` takes the pack with the fewest among the enabled ones (ties:
+the order given). A read that fits none is kept unchanged with ``format=None``.
 
 ``us`` is deliberately loose (2-8 letters or digits, no positional rules), so it never
 fixes anything: it only says "plausible US plate". Note that with ``us`` enabled, any
@@ -24,8 +25,12 @@ from itertools import product
 
 from edgeocr.core.types import Read
 
-TO_DIGIT = {"O": "0", "I": "1", "B": "8", "S": "5", "Z": "2", "G": "6"}
-TO_LETTER = {d: ch for ch, d in TO_DIGIT.items()}
+TO_DIGIT = {"O": "0", "Q": "0", "D": "0", "U": "0", "I": "1", "J": "1", "B": "8", "S": "5",
+            "Z": "2", "G": "6", "A": "4", "L": "4", "T": "7"}
+TO_LETTER = {"0": "O", "1": "I", "8": "B", "5": "S", "2": "Z", "6": "G", "4": "A", "7": "T"}
+MIN_ALTERNATIVE = 0.02
+"""A model candidate of the demanded type is used for a fix only above this probability;
+below it the look-alike table decides."""
 MAX_FIXES = 2
 """A read needing more swaps than this is another layout, not a misread of this one."""
 
@@ -79,18 +84,32 @@ PACKS: dict[str, Pack] = {
 }
 
 
-def _fit(text: str, template: str, fixable: bool) -> tuple[int, str] | None:
+Alternatives = tuple[tuple[tuple[str, float], ...], ...]
+
+
+def _swap(ch: str, want: str, candidates: tuple[tuple[str, float], ...]) -> str | None:
+    """The character to put where ``want`` (L or D) is demanded instead of ``ch``: the
+    model's own best candidate of that type when it has one, else the look-alike."""
+    for alt, p in candidates:
+        if p >= MIN_ALTERNATIVE and (alt.isdigit() if want == "D" else alt.isalpha()):
+            return alt
+    return (TO_LETTER if want == "L" else TO_DIGIT).get(ch)
+
+
+def _fit(text: str, template: str, fixable: bool,
+         alternatives: Alternatives = ()) -> tuple[int, str] | None:
     """(number of fixes, fixed text) when ``text`` fits ``template``, else None."""
     if len(text) != len(template):
         return None
     fixes = 0
     out = []
-    for ch, want in zip(text, template, strict=True):
+    for i, (ch, want) in enumerate(zip(text, template, strict=True)):
         if (want == "A" or (want in "Ll" and ch.isalpha())
                 or (want == "D" and ch.isdigit())):
             out.append(ch)
             continue
-        swap = (TO_LETTER if want == "L" else TO_DIGIT).get(ch) if want != "l" else None
+        cands = alternatives[i] if i < len(alternatives) else ()
+        swap = _swap(ch, want, cands) if want != "l" else None
         if swap is None or not fixable:
             return None
         fixes += 1
@@ -98,11 +117,12 @@ def _fit(text: str, template: str, fixable: bool) -> tuple[int, str] | None:
     return fixes, "".join(out)
 
 
-def match_pack(text: str, pack: Pack) -> tuple[int, str] | None:
+def match_pack(text: str, pack: Pack,
+               alternatives: Alternatives = ()) -> tuple[int, str] | None:
     """The fewest-fix fit of ``text`` to any template of ``pack`` (None: no fit)."""
     best: tuple[int, str] | None = None
     for template in pack.templates:
-        fit = _fit(text, template, pack.fixable)
+        fit = _fit(text, template, pack.fixable, alternatives)
         if fit is not None and fit[0] <= MAX_FIXES and (best is None or fit[0] < best[0]):
             best = fit
             if fit[0] == 0:
@@ -130,7 +150,7 @@ def apply_formats(read: Read, kind: str, packs: Sequence[str]) -> FormattedRead:
         pack = PACKS[name]
         if pack.kind != kind:
             continue
-        fit = match_pack(read.text, pack)
+        fit = match_pack(read.text, pack, read.alternatives)
         if fit is not None and (best is None or fit[0] < best[0]):
             best = (fit[0], fit[1], name)
     if best is None:
@@ -138,4 +158,4 @@ def apply_formats(read: Read, kind: str, packs: Sequence[str]) -> FormattedRead:
     _, text, name = best
     if text == read.text:
         return FormattedRead(read, name)
-    return FormattedRead(Read(text, read.char_confidences, read.kind), name)
+    return FormattedRead(Read(text, read.char_confidences, read.kind, read.alternatives), name)

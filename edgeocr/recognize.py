@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from edgeocr.core.charset import ctc_greedy_decode, softmax
+from edgeocr.core.charset import ctc_greedy_decode_alternatives, softmax
 from edgeocr.core.sidecar import SidecarError
 from edgeocr.core.types import Delegate, Read
 from edgeocr.runtime import TFLiteModel, load_model
@@ -121,5 +121,6 @@ class Recognizer:
 
     def read(self, crop: npt.NDArray[Any], kind: str = "plate") -> Read:
         """Greedy CTC read of ``crop`` (see :func:`prepare_crop` for accepted images)."""
-        text, confs = ctc_greedy_decode(self.probabilities(crop), self.charset)
-        return Read(text=text, char_confidences=confs, kind=kind)
+        text, confs, alts = ctc_greedy_decode_alternatives(self.probabilities(crop),
+                                                           self.charset)
+        return Read(text=text, char_confidences=confs, kind=kind, alternatives=alts)

@@ -19,7 +19,7 @@ def _read(text: str, kind: str = "plate") -> Read:
     ("ABC12O4", ["br"], "ABC1204", "br"),
     ("ABC1O34", ["br"], "ABC1O34", "br"),  # a valid Mercosul read: nothing to fix
     ("ABC1D23", ["br"], "ABC1D23", "br"),  # Mercosul
-    ("4BC1D23", ["br"], "4BC1D23", None),  # 4 has no look-alike letter
+    ("3BC1D23", ["br"], "3BC1D23", None),  # 3 has no look-alike letter
     ("RK376AF", ["eu"], "RK376AF", "eu"),
     ("BA26BIM", ["eu"], "BA268IM", "eu"),
     ("8A268IM", ["eu"], "BA268IM", "eu"),
@@ -52,7 +52,7 @@ def test_plate_formats(text: str, packs: list[str], want: str, fmt: str | None) 
     ("1S5", "155", "house_number"),  # DDD needs 1 fix, DDL would not fit position 2
     ("12345", "12345", None),  # no fix into the optional letter suffix
     ("1234B", "1234B", "house_number"),
-    ("AB", "AB", None),
+    ("XY", "XY", None),
     ("", "", None),
 ])
 def test_house_numbers(text: str, want: str, fmt: str | None) -> None:
@@ -78,3 +78,15 @@ def test_unknown_pack_lists_known() -> None:
     with pytest.raises(ValueError, match=r"unknown format pack.*xx.*known: us, eu, br"):
         apply_formats(_read("AB12"), "plate", ["xx"])
     assert set(DEFAULT_PACKS) == set(PACKS)
+
+
+def test_fix_uses_the_models_own_candidate() -> None:
+    # "AVBQ734" on a BR plate: position 4 must be a digit. The model's second choice there
+    # is 0 (not the look-alike table's answer for Q, which is also 0) and at position 2
+    # its best letter candidate wins over the table.
+    alts = ((("A", 0.9),), (("V", 0.9),), (("8", 0.5), ("E", 0.3)),
+            (("Q", 0.6), ("0", 0.3)), (("7", 0.9),), (("3", 0.9),), (("4", 0.9),))
+    read = Read("AV8Q734", (0.9, 0.9, 0.5, 0.6, 0.9, 0.9, 0.9), "plate", alts)
+    out = apply_formats(read, "plate", ["br"])
+    assert (out.read.text, out.format) == ("AVE0734", "br")
+    assert out.read.char_confidences == read.char_confidences

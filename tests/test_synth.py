@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 from edgeocr_convert.cli.train_cmd import cli
-from edgeocr_convert.synth import fonts
+from edgeocr_convert.synth import fonts, strokefont
 from edgeocr_convert.synth.backgrounds import BackgroundPool, procedural
 from edgeocr_convert.synth.crops import make_crop, make_crop_mixed
 from edgeocr_convert.synth.house import render_house_number, render_wall_digits
@@ -100,6 +100,52 @@ def test_fonts_cover_the_charset() -> None:
     for path in fs.by_role["plate"][:5]:
         m = fonts.text_mask(path, "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ")
         assert m.shape[1] > m.shape[0] * 10
+
+
+def test_stroke_font_draws_every_character_and_keeps_lookalikes_apart() -> None:
+    for width in range(len(strokefont.WIDTHS)):
+        for stroke in range(len(strokefont.STROKES)):
+            for variant in range(strokefont.VARIANTS):
+                masks = {
+                    c: strokefont.glyph_mask(c, width, stroke, variant) for c in strokefont.CHARSET
+                }
+                for c, m in masks.items():
+                    assert m.shape[0] == strokefont.CAP, c
+                    assert (m > 128).mean() > 0.08, c  # real ink, not an empty cell
+                for a, b in (
+                    "0O",
+                    "0D",
+                    "OD",
+                    "0Q",
+                    "1I",
+                    "1J",
+                    "IJ",
+                    "8B",
+                    "89",
+                    "4L",
+                    "4A",
+                    "2Z",
+                    "5S",
+                    "6G",
+                    "65",
+                    "MH",
+                ):
+                    ma, mb = masks[a], masks[b]
+                    size = (32, strokefont.CAP)
+                    fa = cv2.resize(ma, size).astype(np.float32) / 255
+                    fb = cv2.resize(mb, size).astype(np.float32) / 255
+                    # Even stretched to the same box (hiding that 0 is narrower than O), the
+                    # shapes differ in a good share of pixels.
+                    assert np.abs(fa - fb).mean() > 0.025, (a, b, width, stroke, variant)
+                assert masks["0"].shape[1] < masks["O"].shape[1] * 0.9
+    # The plate 1 is a bare bar: nothing at the bottom but the stem (no base serif).
+    one = strokefont.glyph_mask("1", 1, 1, 0)
+    eye = strokefont.glyph_mask("I", 1, 1, 0)
+    assert (one[-2] > 128).sum() < (eye[-2] > 128).sum() * 0.6
+    with pytest.raises(ValueError, match="no glyph"):
+        strokefont.glyph_mask("a", 0, 0, 0)
+    line = strokefont.stroke_text_mask("602JPG", 0, 0, 0)
+    assert line.shape[0] == strokefont.CAP and line.shape[1] > 4 * strokefont.CAP * 0.46
 
 
 def _clockwise(q: np.ndarray) -> bool:

@@ -65,6 +65,29 @@ def ctc_greedy_decode(
     return "".join(text), tuple(confs)
 
 
+def ctc_greedy_decode_alternatives(
+    probs: npt.NDArray[np.floating], charset: str = DEFAULT_CHARSET, k: int = 4
+) -> tuple[str, tuple[float, ...], tuple[tuple[tuple[str, float], ...], ...]]:
+    """:func:`ctc_greedy_decode` plus, per character, the ``k`` best non-blank candidates
+    at the step of its run where it was most probable."""
+    text, confs = ctc_greedy_decode(probs, charset)
+    best = np.argmax(probs, axis=1)
+    peaks: list[int] = []
+    prev = BLANK_INDEX
+    for t, cls in enumerate(best.tolist()):
+        if cls != BLANK_INDEX:
+            if cls != prev:
+                peaks.append(t)
+            elif probs[t, cls] > probs[peaks[-1], cls]:
+                peaks[-1] = t
+        prev = cls
+    alts = []
+    for t in peaks:
+        order = np.argsort(-probs[t, 1:])[:k]
+        alts.append(tuple((charset[i], float(probs[t, i + 1])) for i in order.tolist()))
+    return text, confs, tuple(alts)
+
+
 def softmax(logits: npt.NDArray[np.floating], axis: int = -1) -> npt.NDArray[np.float32]:
     """Numerically stable softmax in float32."""
     x = logits.astype(np.float32)

@@ -62,6 +62,10 @@ class Read:
     text: str
     char_confidences: tuple[float, ...]
     kind: str = "plate"
+    alternatives: tuple[tuple[tuple[str, float], ...], ...] = field(default=(), compare=False)
+    """Per character, the model's best candidates ``(char, probability)`` at the step that
+    committed to it, best first (empty when unknown). Format packs use them to pick the
+    best digit where a layout demands a digit, instead of a fixed look-alike table."""
 
     @property
     def confidence(self) -> float:

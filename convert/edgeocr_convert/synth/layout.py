@@ -8,6 +8,7 @@ import numpy as np
 from edgeocr_convert.synth import draw
 from edgeocr_convert.synth.draw import Colour
 from edgeocr_convert.synth.fonts import fit_mask, font_set, text_mask
+from edgeocr_convert.synth.strokefont import stroke_params, stroke_text_mask
 
 LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 DIGITS = "0123456789"
@@ -57,16 +58,23 @@ def main_text(
     separator: str | None = None,
     squeeze: float | None = None,
 ) -> None:
-    """The big characters: groups rendered side by side with gaps or separators."""
-    fonts = font_set()
-    font = fonts.pick(rng, font_role)
+    """The big characters: groups rendered side by side with gaps or separators.
+
+    ``font_role`` "stroke" draws them in the plate stroke font (strokefont.py)."""
+    stroke = font_role == "stroke"
+    font = font_set().pick(rng, "plate" if stroke else font_role)
     x0, y0, x1, y1 = box
     h = y1 - y0
     sq = squeeze if squeeze is not None else float(rng.uniform(0.75, 1.15))
     spacing = float(rng.uniform(-0.02, 0.12))
+    # One draw per plate keeps every group in the same stroke weight and width.
+    params = stroke_params(rng) if stroke else None
     masks = []
     for g in groups:
-        m = text_mask(font, g, spacing=spacing)
+        if params is not None:
+            m = stroke_text_mask(g, *params)
+        else:
+            m = text_mask(font, g, spacing=spacing)
         masks.append(fit_mask(m, max(1, int(m.shape[1] * h / max(1, m.shape[0]) * sq)), h))
     sep = (
         separator

@@ -161,8 +161,8 @@ def render_br_old(rng: np.random.Generator) -> Rendered:
         [text[:3], text[3:]],
         (int(w * 0.04), int(h * 0.27), int(w * 0.96), int(h * 0.92)),
         ink,
-        font_role="condensed" if rng.random() < 0.6 else "plate",
-        separator="dash" if rng.random() < 0.9 else "gap",
+        font_role=str(rng.choice(["stroke", "condensed", "plate"], p=[0.55, 0.3, 0.15])),
+        separator=str(rng.choice(["dash", "dot", "gap"], p=[0.6, 0.3, 0.1])),
         squeeze=float(rng.uniform(0.7, 1.0)),
     )
     cv2.rectangle(img, (2, 2), (w - 3, h - 3), ink, int(rng.integers(1, 4)))
@@ -204,7 +204,7 @@ def render_br_mercosul(rng: np.random.Generator) -> Rendered:
         [text],
         (int(w * 0.05), band_h + int(h * 0.1), int(w * 0.95), h - int(h * 0.1)),
         ink,
-        font_role="condensed",
+        font_role="stroke" if rng.random() < 0.35 else "condensed",
         separator="none",
         squeeze=float(rng.uniform(0.65, 0.9)),
     )

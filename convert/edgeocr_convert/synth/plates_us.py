@@ -11,7 +11,13 @@ from edgeocr.core.types import Image
 from edgeocr_convert.synth import draw
 from edgeocr_convert.synth.draw import Colour, Rendered
 from edgeocr_convert.synth.fonts import font_set
-from edgeocr_convert.synth.layout import LETTERS, main_text, pattern_text, split_groups
+from edgeocr_convert.synth.layout import (
+    LETTERS,
+    main_text,
+    pattern_text,
+    small_logo,
+    split_groups,
+)
 
 US_STATES = (
     "WASHINGTON",
@@ -116,6 +122,13 @@ US_PATTERNS = (
     ("999999", 1),
     ("LLLL99", 1),
     ("9L99L9", 1),
+    ("9LL999L", 2),
+    ("9L9999", 1),
+    ("999LL9", 1),
+    ("LL999L", 1),
+    ("XXXXXX", 3),  # letters and digits anywhere, so no fixed layout can be learned
+    ("XXXXXXX", 3),
+    ("XXXXX", 1),
 )
 
 
@@ -191,6 +204,77 @@ def _us_background(rng: np.random.Generator, h: int, w: int) -> tuple[np.ndarray
     if rng.random() < 0.25:
         ink = draw.contrasting(rng, top)
     return img, draw.jitter_colour(rng, ink, 15)
+
+
+def _edge_clutter(
+    rng: np.random.Generator,
+    img: np.ndarray,
+    left: int,
+    right: int,
+    top: int,
+    bot: int,
+    ink: Colour,
+) -> tuple[int, int]:
+    """State graphics, bolts, small stickers and tiny words at the left/right ends of the
+    character row (not part of the label); returns the row's narrowed (left, right).
+
+    Real crops show such marks right beside the first character, and a model that never saw
+    them reads them as a leading ``Z``, ``P`` or ``5``."""
+    h, w = img.shape[:2]
+    for side in (0, 1):
+        if rng.random() > 0.35:
+            continue
+        cw = int(w * rng.uniform(0.06, 0.12))
+        x0 = left if side == 0 else right - cw
+        cy = int(rng.uniform(top, bot))
+        kind = int(rng.integers(5))
+        col = ink if rng.random() < 0.5 else draw.random_colour(rng, 0, 230)
+        if kind == 0:  # bolt hole
+            r = max(2, int(h * rng.uniform(0.03, 0.06)))
+            cv2.circle(
+                img,
+                (x0 + cw // 2, cy),
+                r,
+                draw.jitter_colour(rng, (150, 150, 150), 60),
+                -1,
+                cv2.LINE_AA,
+            )
+        elif kind == 1:  # sticker or decal
+            sh = int((bot - top) * rng.uniform(0.3, 0.8))
+            y0 = int(rng.uniform(top, max(top + 1, bot - sh)))
+            cv2.rectangle(img, (x0, y0), (x0 + cw, y0 + sh), col, -1)
+        elif kind == 2:  # emblem: star, circle, state silhouette
+            small_logo(rng, img, x0 + cw // 2, cy, max(3, cw // 2), col)
+        elif kind == 3:  # tiny stacked letters or a vertical word
+            word = str(rng.choice(["COUNTY", "DEALER", "TRUCK", "VET", "USA", "PASS", "2026"]))
+            n = min(len(word), int(rng.integers(2, 5)))
+            step = (bot - top) // n
+            f = font_set().pick(rng, "sans")
+            for k in range(n):
+                draw.paint_text(
+                    img,
+                    f,
+                    word[k],
+                    (x0, top + k * step, x0 + cw, top + (k + 1) * step - 1),
+                    col,
+                    small=True,
+                )
+        else:  # a slanted stroke or wedge of a background graphic
+            pts = np.array(
+                [
+                    [x0, bot],
+                    [x0 + cw, top + int((bot - top) * rng.uniform(0, 0.6))],
+                    [x0 + cw, bot],
+                ],
+                np.int32,
+            )
+            cv2.fillPoly(img, [pts], col, cv2.LINE_AA)
+        if rng.random() < 0.7:  # usually the clutter takes space; sometimes it crowds in
+            if side == 0:
+                left += cw + 3
+            else:
+                right -= cw + 3
+    return left, right
 
 
 def render_us(rng: np.random.Generator) -> Rendered:
@@ -277,10 +361,27 @@ def render_us(rng: np.random.Generator) -> Rendered:
             ink,
         )
         left += sw + 4
+    left, right = _edge_clutter(rng, img, left, right, main_top, main_bot, ink)
+    face = "stroke" if rng.random() < 0.55 else "plate"
     if not vanity and rng.random() < 0.9:
-        main_text(rng, img, split_groups(rng, text), (left, main_top, right, main_bot), ink)
+        main_text(
+            rng,
+            img,
+            split_groups(rng, text),
+            (left, main_top, right, main_bot),
+            ink,
+            font_role=face,
+        )
     else:
-        main_text(rng, img, [text], (left, main_top, right, main_bot), ink, separator="none")
+        main_text(
+            rng,
+            img,
+            [text],
+            (left, main_top, right, main_bot),
+            ink,
+            separator="none",
+            font_role=face,
+        )
     if rng.random() < 0.5:
         cv2.rectangle(
             img, (1, 1), (w - 2, h - 2), draw.jitter_colour(rng, ink, 30), int(rng.integers(1, 4))
