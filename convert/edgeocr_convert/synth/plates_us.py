@@ -126,9 +126,9 @@ US_PATTERNS = (
     ("9L9999", 1),
     ("999LL9", 1),
     ("LL999L", 1),
-    ("XXXXXX", 3),  # letters and digits anywhere, so no fixed layout can be learned
-    ("XXXXXXX", 3),
-    ("XXXXX", 1),
+    ("??????", 3),  # letters and digits anywhere, so no fixed layout can be learned
+    ("???????", 3),
+    ("?????", 1),
 )
 
 
@@ -288,10 +288,13 @@ def render_us(rng: np.random.Generator) -> Rendered:
             text = VANITY[int(rng.integers(len(VANITY)))]
             text = text[: int(rng.integers(4, len(text) + 1))] if len(text) > 7 else text
         else:  # random letters so the model does not learn the word list
-            text = pattern_text(rng, "L" * int(rng.integers(3, 8)))
+            text = pattern_text(rng, "L" * int(rng.integers(4, 8)))
     else:
         pats, wts = zip(*US_PATTERNS, strict=True)
-        text = pattern_text(rng, str(rng.choice(pats, p=np.asarray(wts) / sum(wts))))
+        pat = str(rng.choice(pats, p=np.asarray(wts) / sum(wts)))
+        if "?" in pat:  # each position a letter or a digit with equal odds
+            pat = "".join("L" if u < 0.5 else "9" for u in rng.random(len(pat)).tolist())
+        text = pattern_text(rng, pat)
     top_h = int(h * rng.uniform(0.15, 0.26))
     bot_h = int(h * rng.uniform(0.09, 0.16))
     state_col = ink if rng.random() < 0.6 else draw.random_colour(rng, 0, 200)
