@@ -49,7 +49,7 @@ case "$job" in
     exec "$VENV/bin/edgeocr" demo "$@" ;;
   test)
     setup_system; setup_python
-    echo "== ruff"; "$VENV/bin/ruff" check edgeocr convert tests
+    echo "== ruff"; "$VENV/bin/ruff" check edgeocr convert tests benchmarks
     echo "== mypy (strict, edgeocr)"; "$VENV/bin/mypy"
     echo "== pytest"; exec "$VENV/bin/python" -m pytest "$@" ;;
   *)

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Re-create the shipped models from nothing but the synthetic generator (and the real
+# plate-free backgrounds in ../shared/backgrounds/real-negatives for the detector).
+# On 2 CPU cores: recognizer about 1 h, detector several hours (resumable: rerun the same
+# line with --resume after an interruption). Training is not bit-exact across machines
+# (multi-threaded TensorFlow), so a rerun gives a model of the same quality, not the same bytes.
+#   bash scripts/reproduce_models.sh recognizer|detector|convert
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/dev.sh setup
+BIN=.venv/bin
+case "${1:-}" in
+  recognizer)
+    # Stage 1: the run the shipped model started from (1024 steps at lr 1e-3, stopped
+    # early; equivalent to --steps 1024). Stage 2: 4902 steps from stage 1. Stage 3: 4500
+    # steps at lr 5e-4 after the generator gained the stroke plate font.
+    $BIN/edgeocr-train recognizer --out runs/rec0 --steps 1024 --resume
+    $BIN/edgeocr-train recognizer --out runs/rec1 --steps 10000 --init runs/rec0/model.h5 \
+        --eval-every 500 --checkpoint-every 250 --resume
+    $BIN/edgeocr-train recognizer --out runs/rec2 --steps 4500 --lr 5e-4 \
+        --init runs/rec1/model.h5 --eval-every 500 --checkpoint-every 250 --resume
+    cp runs/rec2/model.h5 convert/models/recognizer.h5
+    ;;
+  detector)
+    mkdir -p runs/det1
+    # Continue from the committed checkpoint when there is one.
+    if [ -f convert/checkpoints/detector/checkpoint.weights.h5 ] && [ ! -f runs/det1/state.json ]; then
+      cp convert/checkpoints/detector/* runs/det1/
+    fi
+    $BIN/edgeocr-train detector --out runs/det1 --steps 30000 --resume
+    cp runs/det1/model.h5 convert/models/detector.h5
+    ;;
+  convert)
+    $BIN/edgeocr-convert convert/models/recognizer.h5 --out edgeocr/models/recognizer.tflite \
+        --calib-synthetic 300 --val-synthetic 500
+    if [ -f convert/models/detector.h5 ]; then
+      $BIN/edgeocr-convert convert/models/detector.h5 --out edgeocr/models/detector.tflite \
+          --calib-synthetic 300
+    fi
+    ;;
+  *)
+    echo "usage: bash scripts/reproduce_models.sh recognizer|detector|convert" >&2; exit 2 ;;
+esac
