@@ -91,7 +91,7 @@ def write_crop_set(folder: Path, texts: Sequence[str], labels: bool = True) -> P
     return folder
 
 
-def run_cli(args: Sequence[str]) -> Result:
+def run_cli(args: Sequence[object]) -> Result:
     from edgeocr_convert.cli.convert_cmd import main
 
     return CliRunner().invoke(main, [str(a) for a in args])
@@ -398,3 +398,104 @@ def test_labelled_crops_are_warped_from_corners(tmp_path: Path) -> None:
 
     want = warp_quad(frame, quad, READER_W, READER_H, MARGIN).astype(np.float32) / 255
     np.testing.assert_allclose(val[0].x[0, :, :, 0], want, atol=1e-6)
+
+
+# ---------------------------------------------------------------- --float twins
+
+FLOAT_GATE = "float32 model: the Edge TPU runs only full-int8 models"
+
+
+@pytest.fixture(scope="module")
+def reader_float(reader: Converted) -> Converted:
+    """The reader's float32 twin, at the default output name (no --out)."""
+    val = reader.out.parent.parent / "val"
+    report = reader.out.with_name("reader_float.report.json")
+    result = run_cli([reader.source, "--float", "--val", val, "--json", report, *FAST])
+    return Converted(reader.source, reader.source.with_name("reader_float.tflite"), result,
+                     json.loads(report.read_text()) if report.is_file() else {})
+
+
+def test_reader_float_converts_verified(reader_float: Converted) -> None:
+    got = reader_float
+    assert got.result.exit_code == 0, got.result.output + got.result.stderr
+    assert got.out.is_file() and got.report["output"] == str(got.out)
+    assert got.report["precision"] == "float32"
+    assert got.report["calibration"] == "none (float32)"
+    v = got.report["verification"]
+    assert v["precision"] == "float32" and v["runtime"] == "edgeocr.runtime"
+    assert v["keras"]["exact_match"] == v["float32"]["exact_match"] == 100.0
+    assert v["read_agreement"] == 100.0 and v["drop"] == 0.0
+    assert max(v["mean_abs_diff"].values()) < 1e-4
+    assert int8_io(got.out) == (["float32"], ["float32"])
+    assert "QUANTIZE" not in got.report["ops"] and "AVERAGE_POOL_2D" in got.report["ops"]
+    assert set(got.report["latency_ms"]) == {"1_thread", "2_threads"}
+    # Reported, but --target cpu (the default) does not fail on it.
+    assert got.report["edgetpu"]["ok"] is False
+    assert got.report["edgetpu"]["problems"][0] == FLOAT_GATE
+    assert "float32 " in got.result.output and "result    PASS" in got.result.output
+
+
+def test_reader_float_sidecar(reader_float: Converted, reader: Converted) -> None:
+    sc = load_sidecar(reader_float.out, expected_role="recognizer")
+    int8 = load_sidecar(reader.out, expected_role="recognizer")
+    assert sc.input.dtype == "float32" and sc.input.quant is None
+    assert all(o.dtype == "float32" and o.quant is None for o in sc.outputs)
+    assert sc.name == "reader_float"
+    assert sc.recognizer == int8.recognizer and sc.source_sha256 == int8.source_sha256
+    assert [(o.name, o.shape) for o in sc.outputs] == [(o.name, o.shape) for o in int8.outputs]
+    assert sc.metrics["float32_exact_match"] == 100.0 and "int8_exact_match" not in sc.metrics
+    assert "latency_ms_2_threads" in sc.metrics
+
+
+def test_reader_float_reads_like_int8(reader_float: Converted, reader: Converted) -> None:
+    """The device Recognizer runs the float twin and reads what the int8 model reads."""
+    from edgeocr.recognize import Recognizer
+
+    rec_f, rec_q = Recognizer(reader_float.out), Recognizer(reader.out)
+    assert rec_f.model.input_dtype == np.float32
+    texts = random_texts(30, 8)
+    crops = [reader_crop(t) for t in texts]
+    float_reads = [rec_f.read(c).text for c in crops]
+    assert float_reads == [rec_q.read(c).text for c in crops] == texts
+
+
+@pytest.fixture(scope="module")
+def red_float(red_cells: Converted, scenes: tuple[Path, Path]) -> Converted:
+    return convert(red_cells.source, red_cells.out.with_name("red_float.tflite"), "--float",
+                   "--val", scenes[1], "--target", "edgetpu")
+
+
+def test_detector_float_fails_edgetpu_target(red_float: Converted) -> None:
+    got = red_float
+    assert got.result.exit_code == 3, got.result.output + got.result.stderr
+    assert got.out.is_file() and got.report["passed"] is False
+    assert got.report["failures"] == ["Edge TPU gate: " + "; ".join(
+        got.report["edgetpu"]["problems"])]
+    assert FLOAT_GATE in got.result.output
+    assert got.report["edgetpu"]["compiler"]["message"] == "not run (float32 model)"
+    v = got.report["verification"]
+    assert v["float32"]["ap50"] == pytest.approx(100.0) and v["drop"] == pytest.approx(0.0)
+    assert v["float32"]["corner_error_px"] < 0.1 and v["detection_agreement"] == 100.0
+    assert int8_io(got.out) == (["float32"], ["float32"] * 3)
+
+
+def test_detector_float_detects_like_int8(red_float: Converted, red_cells: Converted) -> None:
+    from edgeocr.detect import Detector
+
+    sc = load_sidecar(red_float.out, expected_role="detector")
+    assert sc.input.dtype == "float32" and sc.input.quant is None
+    assert sc.detector == load_sidecar(red_cells.out).detector
+    det_f, det_q = Detector(red_float.out), Detector(red_cells.out)
+    rng = np.random.default_rng(9)
+    total = 0
+    for _ in range(6):
+        frame = np.full((200, 200, 3), 40, np.uint8)
+        for cell in rng.choice(16, int(rng.integers(1, 4)), replace=False):
+            x0, y0 = 50 * int(cell % 4), 50 * int(cell // 4)
+            frame[y0:y0 + 50, x0:x0 + 50] = (0, 0, 255)
+        got_f, got_q = det_f.detect(frame), det_q.detect(frame)
+        total += len(got_f)
+        assert [d.kind for d in got_f] == [d.kind for d in got_q]
+        np.testing.assert_allclose(sorted(d.box for d in got_f), sorted(d.box for d in got_q),
+                                   atol=2.0)
+    assert total >= 6

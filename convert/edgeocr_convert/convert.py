@@ -1,4 +1,4 @@
-"""Keras model -> full-int8 TFLite with its sidecar.
+"""Keras model -> full-int8 (or, for comparison, float32) TFLite with its sidecar.
 
 The model's role, input, charset, class names and anchors come from the model file itself
 (the ``edgeocr`` JSON attribute trainers write, or ``<model>.edgeocr.json`` beside a
@@ -7,7 +7,8 @@ family with another input size, charset, class list or anchor layout converts un
 
 Route (see docs/convert.md): rebuild RNNs unrolled with a batch-1 input, export a SavedModel
 with a named batch-1 signature whose outputs are named for the runtime, then
-``TFLiteConverter.from_saved_model`` with ``TFLITE_BUILTINS_INT8`` and int8 in/out.
+``TFLiteConverter.from_saved_model`` with ``TFLITE_BUILTINS_INT8`` and int8 in/out (or no
+optimizations at all for the float32 twin).
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ MODEL_SUFFIXES = (".h5", ".keras")
 DETECTOR_OUTPUTS = ("classes", "boxes", "corners")
 RECOGNIZER_OUTPUT = "probs"
 _RNN_CLASSES = frozenset({"LSTM", "GRU", "SimpleRNN", "RNN"})
+Precision = Literal["int8", "float32"]
 
 
 class ConvertError(Exception):
@@ -247,7 +249,7 @@ def _describe_detector(path: Path, meta: dict[str, Any], shapes: list[tuple[Any,
                      class_names=class_names, anchors=anchors, **common)
 
 
-# ---------------------------------------------------------------- int8 conversion
+# ---------------------------------------------------------------- TFLite conversion
 
 def _batch1_unrolled_config(config: Any) -> Any:
     """Copy of a functional model config with a batch-1 input and every RNN unrolled."""
@@ -302,10 +304,22 @@ def quantize_int8(model: Any, info: ModelInfo, representative: Callable[[], Iter
                   workdir: Path) -> bytes:
     """Full-integer TFLite bytes: int8 input, int8 outputs, int8 builtin ops only.
 
-    ``representative`` yields float32 (1, H, W, C) inputs. The export has a batch-1 input
-    named ``image`` (a dynamic batch adds SHAPE ops the Edge TPU lacks) and outputs named
-    ``info.output_names``; ``from_concrete_functions`` is avoided (it drops Keras 3 weights).
+    ``representative`` yields float32 (1, H, W, C) inputs.
     """
+    return to_tflite(model, info, workdir, "int8", representative)
+
+
+def to_tflite(model: Any, info: ModelInfo, workdir: Path, precision: Precision = "int8",
+              representative: Callable[[], Iterable[np.ndarray]] | None = None) -> bytes:
+    """TFLite bytes of ``model``: full int8 (needs ``representative``) or plain float32.
+
+    Both share one export: a batch-1 input named ``image`` (a dynamic batch adds SHAPE ops
+    the Edge TPU lacks) and outputs named ``info.output_names``; ``from_concrete_functions``
+    is avoided (it drops Keras 3 weights). float32 turns the default optimizations off so the
+    weights stay float too: it is the reference the int8 twin is measured against.
+    """
+    if precision == "int8" and representative is None:
+        raise ValueError("int8 conversion needs a representative dataset")
     import keras
     import tensorflow as tf
 
@@ -322,21 +336,27 @@ def quantize_int8(model: Any, info: ModelInfo, representative: Callable[[], Iter
     saved = workdir / "saved_model"
     archive.write_out(str(saved), verbose=False)
 
-    def dataset() -> Iterator[list[np.ndarray]]:
-        for x in representative():
-            yield [np.asarray(x, dtype=np.float32)]
-
     converter = tf.lite.TFLiteConverter.from_saved_model(str(saved))
-    converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    converter.representative_dataset = dataset
-    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    converter.inference_input_type = tf.int8
-    converter.inference_output_type = tf.int8
+    if representative is not None and precision == "int8":
+        source = representative
+
+        def dataset() -> Iterator[list[np.ndarray]]:
+            for x in source():
+                yield [np.asarray(x, dtype=np.float32)]
+
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.representative_dataset = dataset
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        converter.inference_input_type = tf.int8
+        converter.inference_output_type = tf.int8
+    else:
+        converter.optimizations = []
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
     try:
         data: bytes = converter.convert()
     except Exception as exc:
         first = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
-        raise ConvertError(f"TFLite int8 conversion failed ({first[:300]})") from None
+        raise ConvertError(f"TFLite {precision} conversion failed ({first[:300]})") from None
     return data
 
 

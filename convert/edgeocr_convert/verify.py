@@ -1,4 +1,4 @@
-"""Prove a converted model: the Keras model and the int8 file, side by side, on held-out data.
+"""Prove a converted model: the Keras model and the int8 (or float32) file side by side.
 
 Recognizer: exact-match and CER (greedy CTC decode); detector: AP50 and mean corner error
 (anchor decode + NMS from ``edgeocr.core.anchors``). Also output agreement, latency and the
@@ -76,7 +76,7 @@ class Int8Model:
 
 def open_int8(path: Path, info: ModelInfo) -> tuple[Callable[[FloatArray], dict[str, FloatArray]],
                                                     str]:
-    """A float-in, float-out callable for the int8 file and the name of what runs it.
+    """A float-in, float-out callable for the TFLite file and the name of what runs it.
 
     ``edgeocr.runtime.load_model`` is preferred: it reads the sidecar beside ``path``, so the
     check covers the sidecar too. Without the device package the interpreter is used directly.
@@ -211,7 +211,8 @@ def detector_metrics(found: Sequence[list[Found]], truths: Sequence[list[GroundT
 
 
 def _detection_agreement(a: Sequence[list[Found]], b: Sequence[list[Found]]) -> float:
-    """% of confident float detections that the int8 model also finds (same class, IoU>=0.5)."""
+    """% of confident Keras detections that the TFLite model also finds (same class,
+    IoU>=0.5)."""
     total = matched = 0
     for da, db in zip(a, b, strict=True):
         for d in da:
@@ -235,9 +236,10 @@ def _keras_batches(model: Any, info: ModelInfo, samples: Sequence[Sample]) -> di
 
 
 def compare(model: Any, tflite_path: Path, info: ModelInfo, samples: Sequence[Sample],
-            progress: bool = True) -> dict[str, Any]:
-    """Task metrics of the Keras model and of the int8 file on ``samples``, and how well
-    their outputs agree. ``primary`` names the metric the drop is measured on."""
+            progress: bool = True, label: str = "int8") -> dict[str, Any]:
+    """Task metrics of the Keras model and of the TFLite file on ``samples``, and how well
+    their outputs agree. ``primary`` names the metric the drop is measured on; the file's
+    metrics are reported under ``label`` (its precision: "int8" or "float32")."""
     from tqdm import tqdm
 
     if not samples:
@@ -245,13 +247,13 @@ def compare(model: Any, tflite_path: Path, info: ModelInfo, samples: Sequence[Sa
     float_out = _keras_batches(model, info, samples)
     int8, backend = open_int8(tflite_path, info)
     int8_parts: dict[str, list[FloatArray]] = {}
-    for s in tqdm(samples, desc="verify int8", unit="img", disable=not progress, leave=False):
+    for s in tqdm(samples, desc=f"verify {label}", unit="img", disable=not progress, leave=False):
         for k, v in int8(s.x).items():
             int8_parts.setdefault(k, []).append(v)
     int8_out = {k: np.concatenate(v, axis=0) for k, v in int8_parts.items()}
     diff = {k: float(np.abs(float_out[k] - int8_out[k]).mean()) for k in float_out}
     report: dict[str, Any] = {"samples": len(samples), "runtime": backend,
-                              "mean_abs_diff": diff}
+                              "precision": label, "mean_abs_diff": diff}
     if info.role == "recognizer":
         truths = [s.text or "" for s in samples]
         charset = info.charset or ""
@@ -261,8 +263,8 @@ def compare(model: Any, tflite_path: Path, info: ModelInfo, samples: Sequence[Sa
                                          info.output_is_logits)
         agree = 100.0 * float(np.mean([a == b for a, b in zip(reads_f, reads_i, strict=True)]))
         examples = list(zip(truths, reads_f, reads_i, strict=True))[:5]
-        report.update(primary="exact_match", keras=kf, int8=ki, read_agreement=agree,
-                      examples=[{"truth": t, "keras": a, "int8": b} for t, a, b in examples])
+        report.update(primary="exact_match", keras=kf, read_agreement=agree,
+                      examples=[{"truth": t, "keras": a, label: b} for t, a, b in examples])
     else:
         if info.anchors is None:
             raise ValueError("detector without anchors")
@@ -277,6 +279,7 @@ def compare(model: Any, tflite_path: Path, info: ModelInfo, samples: Sequence[Sa
         ki = detector_metrics(found(int8_out, AP_SCORE_THRESHOLD), objects, info)
         agree = _detection_agreement(found(float_out, AGREE_SCORE_THRESHOLD),
                                      found(int8_out, AGREE_SCORE_THRESHOLD))
-        report.update(primary="ap50", keras=kf, int8=ki, detection_agreement=agree)
-    report["drop"] = float(report["keras"][report["primary"]] - report["int8"][report["primary"]])
+        report.update(primary="ap50", keras=kf, detection_agreement=agree)
+    report[label] = ki
+    report["drop"] = float(report["keras"][report["primary"]] - ki[report["primary"]])
     return report

@@ -1,4 +1,5 @@
-"""``edgeocr-convert MODEL``: Keras -> verified full-int8 TFLite + sidecar.
+"""``edgeocr-convert MODEL``: Keras -> verified full-int8 TFLite + sidecar (``--float``: the
+float32 twin, for measuring what int8 costs).
 
 Exit codes: 0 converted and verified; 2 bad input (one line on stderr, nothing written);
 3 converted but verification failed (metric drop above ``--max-drop``, or the Edge TPU gate
@@ -16,10 +17,13 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 import numpy as np
+
+if TYPE_CHECKING:
+    from edgeocr_convert.convert import Precision
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -51,6 +55,7 @@ class Options:
     json_path: Path | None
     latency_runs: int
     progress: bool
+    precision: Precision = "int8"
 
 
 def _check_writable_dir(path: Path, what: str) -> None:
@@ -131,6 +136,8 @@ def run(opts: Options) -> tuple[dict[str, Any], int]:
         if folder is not None:
             check_folder(folder, kinds_for(info))
 
+    is_float = opts.precision == "float32"
+
     def calibration() -> Iterator[np.ndarray]:
         if opts.calib is not None:
             source: Iterator[Sample] = folder_samples(opts.calib, info, CALIB_FOLDER_MAX,
@@ -152,7 +159,8 @@ def run(opts: Options) -> tuple[dict[str, Any], int]:
         raise UsageProblem(f"{opts.val}: no validation samples")
 
     with tempfile.TemporaryDirectory(prefix="edgeocr-convert-") as work:
-        data = convert.quantize_int8(model, info, calibration, Path(work))
+        data = convert.to_tflite(model, info, Path(work), opts.precision,
+                                 None if is_float else calibration)
         tmp_model = Path(work) / opts.out.name
         tmp_model.write_bytes(data)
         # The plain sidecar goes beside the temp model first, so verification loads the model
@@ -160,15 +168,19 @@ def run(opts: Options) -> tuple[dict[str, Any], int]:
         plain = convert.make_sidecar(info, tmp_model, opts.out.stem, sha256_file(tmp_model),
                                      sha256_file(opts.model), convert.tool_versions())
         write_sidecar(tmp_model, plain)
-        cmp = verify.compare(model, tmp_model, info, val, progress=opts.progress)
+        cmp = verify.compare(model, tmp_model, info, val, progress=opts.progress,
+                             label=opts.precision)
         latency = {f"{t}_threads" if t > 1 else "1_thread":
                    verify.median_latency_ms(tmp_model, t, opts.latency_runs) for t in (1, 2)}
         ops = verify.op_list(tmp_model)
         gate = edgetpu.check_model(tmp_model)
+        if is_float:
+            gate.problems.insert(0, "float32 model: the Edge TPU runs only full-int8 models")
 
         primary = cmp["primary"]
         metrics = {f"keras_{k}": v for k, v in cmp["keras"].items() if k != "objects"}
-        metrics |= {f"int8_{k}": v for k, v in cmp["int8"].items() if k != "objects"}
+        metrics |= {f"{opts.precision}_{k}": v for k, v in cmp[opts.precision].items()
+                    if k != "objects"}
         metrics |= {f"latency_ms_{k}": v for k, v in latency.items()}
         metrics |= {k: float(cmp[k]) for k in ("drop", "read_agreement", "detection_agreement")
                     if k in cmp}
@@ -183,7 +195,11 @@ def run(opts: Options) -> tuple[dict[str, Any], int]:
             opts.out.unlink(missing_ok=True)  # a model without its sidecar would not load
             raise
 
-    if opts.target == "edgetpu":
+    if opts.target == "edgetpu" and is_float:
+        gate.compiler = edgetpu.CompilerResult(
+            ran=False, command=" ".join(edgetpu.compiler_command(opts.out)),
+            message="not run (float32 model)")
+    elif opts.target == "edgetpu":
         gate.compiler = edgetpu.run_compiler(opts.out)
         compiled = gate.compiler.output_model
         if compiled:
@@ -214,7 +230,9 @@ def run(opts: Options) -> tuple[dict[str, Any], int]:
         "input": {"height": info.height, "width": info.width, "channels": info.channels,
                   "colour": info.colour, "range": list(info.value_range)},
         "metadata_found": info.metadata_found,
-        "calibration": str(opts.calib) if opts.calib else f"synthetic:{opts.calib_synthetic}",
+        "precision": opts.precision,
+        "calibration": ("none (float32)" if is_float else str(opts.calib) if opts.calib
+                        else f"synthetic:{opts.calib_synthetic}"),
         "validation": str(opts.val) if opts.val else f"synthetic:{opts.val_synthetic}",
         "sizes": {"keras_bytes": opts.model.stat().st_size, "tflite_bytes": len(data)},
         "verification": cmp, "max_drop": opts.max_drop, "latency_ms": latency,
@@ -228,20 +246,21 @@ def run(opts: Options) -> tuple[dict[str, Any], int]:
 def _summary(report: dict[str, Any]) -> str:
     v = report["verification"]
     primary = v["primary"]
+    prec = report["precision"]
     lines = [f"{report['role']}{' (' + report['head'] + ' head)' if report['head'] else ''}: "
              f"{report['model']} -> {report['output']} + {report['sidecar']}",
-             f"  size      keras {_fmt_size(report['sizes']['keras_bytes'])}, int8 "
+             f"  size      keras {_fmt_size(report['sizes']['keras_bytes'])}, {prec} "
              f"{_fmt_size(report['sizes']['tflite_bytes'])}",
              f"  data      calibration {report['calibration']}, validation "
              f"{report['validation']} ({v['samples']} samples)"]
-    for side in ("keras", "int8"):
+    for side in ("keras", prec):
         vals = ", ".join(f"{k} {x:.2f}" for k, x in v[side].items() if k != "objects")
         lines.append(f"  {side:<9} {vals}")
     agree = (f"{v['read_agreement']:.1f}% identical reads" if "read_agreement" in v
-             else f"{v['detection_agreement']:.1f}% of float detections found by int8")
+             else f"{v['detection_agreement']:.1f}% of Keras detections found by {prec}")
     diffs = ", ".join(f"{k} {x:.4f}" for k, x in v["mean_abs_diff"].items())
     lines += [f"  drop      {v['drop']:.2f} points of {primary} (max {report['max_drop']:g})",
-              f"  agree     {agree}; mean |float - int8|: {diffs}",
+              f"  agree     {agree}; mean |keras - {prec}|: {diffs}",
               "  latency   " + ", ".join(f"{x:.2f} ms ({k.replace('_', ' ')})"
                                          for k, x in report["latency_ms"].items())
               + f", median of {report['latency_runs']}"]
@@ -289,23 +308,30 @@ def _fail(message: str) -> None:
 @click.option("--json", "json_path", type=click.Path(path_type=Path), default=None,
               help="Write the whole report as JSON here.")
 @click.option("--latency-runs", type=click.IntRange(min=1), default=50, show_default=True)
+@click.option("--float", "as_float", is_flag=True,
+              help="Write the float32 twin instead (default name MODEL_float.tflite): no "
+                   "quantization, verified the same way; it cannot run on the Edge TPU.")
 @click.option("--no-progress", is_flag=True, help="No progress bars.")
 @click.option("-v", "--verbose", count=True, help="More logging (-v info, -vv debug).")
 def main(model: Path, out: Path | None, calib: Path | None, calib_synthetic: int, target: str,
          val: Path | None, val_synthetic: int, max_drop: float, json_path: Path | None,
-         latency_runs: int, no_progress: bool, verbose: int) -> None:
-    """Convert a Keras detector or recognizer (.h5/.keras) to a verified full-int8 .tflite."""
+         latency_runs: int, as_float: bool, no_progress: bool, verbose: int) -> None:
+    """Convert a Keras detector or recognizer (.h5/.keras) to a verified full-int8 .tflite
+    (--float: its float32 twin)."""
     logging.basicConfig(level=max(logging.WARNING - 10 * verbose, logging.DEBUG),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     from edgeocr.core.sidecar import SidecarError
     from edgeocr_convert.calibration import CalibrationError
     from edgeocr_convert.convert import ConvertError
 
-    opts = Options(model=model, out=out or model.with_suffix(".tflite"), calib=calib,
+    default_out = (model.with_name(model.stem + "_float.tflite") if as_float
+                   else model.with_suffix(".tflite"))
+    opts = Options(model=model, out=out or default_out, calib=calib,
                    calib_synthetic=calib_synthetic, target=target, val=val,
                    val_synthetic=val_synthetic, max_drop=max_drop, json_path=json_path,
                    latency_runs=latency_runs,
-                   progress=not no_progress and sys.stderr.isatty())
+                   progress=not no_progress and sys.stderr.isatty(),
+                   precision="float32" if as_float else "int8")
     try:
         report, code = run(opts)
         if json_path is not None:
