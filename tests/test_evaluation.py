@@ -93,7 +93,7 @@ def test_eval_cli_crops_only(tiny_models: TinyModels, tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     report = json.loads(out.read_text())
     raw = report["crops"][1]
-    assert raw["engine"] == "edgeocr int8 (raw)"
+    assert raw["engine"] == "edgeocr int8 (raw)"  # the tiny model is int8
     assert raw["overall"]["n"] == 2 and raw["overall"]["exact"] == 1.0
     assert "| edgeocr int8 (raw) |" in result.stdout
     assert (tmp_path / "report" / "summary.md").is_file()

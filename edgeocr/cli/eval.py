@@ -86,9 +86,10 @@ def eval_command(data_dir: Path, json_out: Path | None, report_dir: Path | None,
         packs = packs_for_region(s.region, s.kind) if formats == "auto" else pack_list
         return apply_formats(rec.read(s.crop, s.kind), s.kind, packs).read.text
 
+    name = f"edgeocr {rec.model.sidecar.input.dtype}"
     crops: list[RecognitionReport] = [
-        score_samples("edgeocr int8 (formats)", ours_fmt, samples),
-        score_crops("edgeocr int8 (raw)", ours_raw, samples),
+        score_samples(f"{name} (formats)", ours_fmt, samples),
+        score_crops(f"{name} (raw)", ours_raw, samples),
     ]
     crops += [score_crops(p.name, p.read_crop, samples) for p in peer_objs]
 
