@@ -110,7 +110,9 @@ def place_object(
     )
     sq = augment.apply_homography(src_corners, m)
     flo, fhi = fq.min(axis=0), fq.max(axis=0)
-    if fhi[0] - flo[0] > sw - 2 or fhi[1] - flo[1] > sh - 2:
+    # The placement range below is [1 - lo, size - 2 - hi]: it is empty unless the span
+    # fits in size - 3 pixels.
+    if fhi[0] - flo[0] > sw - 3 or fhi[1] - flo[1] > sh - 3:
         return None
     for _ in range(12):
         tx = rng.uniform(1 - flo[0], sw - 2 - fhi[0])
