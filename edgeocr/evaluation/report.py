@@ -136,6 +136,18 @@ def _tile(image: Image, width: int, height: int) -> Image:
     return tile
 
 
+def _write_grid(tiles: list[Image], cols: int, path: Path) -> int:
+    """Write equal-sized tiles as a grid PNG (white fill); returns how many were real."""
+    if not tiles:
+        return 0
+    count = len(tiles)
+    while len(tiles) % cols:
+        tiles.append(np.full_like(tiles[0], 255))
+    grid = np.vstack([np.hstack(tiles[i:i + cols]) for i in range(0, len(tiles), cols)])
+    cv2.imwrite(str(path), grid)
+    return count
+
+
 def gallery(records: Sequence[SceneRecord], root: Path, path: Path, limit: int = 24) -> int:
     """A PNG of the worst misses: image with truth (green) and predicted (red) quads, and
     the text read vs the truth. Returns how many tiles it drew."""
@@ -155,14 +167,7 @@ def gallery(records: Sequence[SceneRecord], root: Path, path: Path, limit: int =
         cv2.putText(caption, f"read  {r.pred or '(none)'}  s={r.score:.2f}", (4, 34),
                     cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 200), 1)
         tiles.append(np.vstack([tile, caption]))
-    if not tiles:
-        return 0
-    cols = 4
-    while len(tiles) % cols:
-        tiles.append(np.full_like(tiles[0], 255))
-    grid = np.vstack([np.hstack(tiles[i:i + cols]) for i in range(0, len(tiles), cols)])
-    cv2.imwrite(str(path), grid)
-    return len(misses[:limit])
+    return _write_grid(tiles, 4, path)
 
 
 def crop_gallery(report: RecognitionReport, root: Path, path: Path, limit: int = 40) -> int:
@@ -175,11 +180,4 @@ def crop_gallery(report: RecognitionReport, root: Path, path: Path, limit: int =
         cv2.putText(caption, f"{r.truth} -> {r.pred or '-'}", (4, 24),
                     cv2.FONT_HERSHEY_SIMPLEX, 0.55, (0, 0, 180), 1)
         tiles.append(np.vstack([tile, caption]))
-    if not tiles:
-        return 0
-    cols = 5
-    while len(tiles) % cols:
-        tiles.append(np.full_like(tiles[0], 255))
-    grid = np.vstack([np.hstack(tiles[i:i + cols]) for i in range(0, len(tiles), cols)])
-    cv2.imwrite(str(path), grid)
-    return len(misses[:limit])
+    return _write_grid(tiles, 5, path)
