@@ -22,7 +22,7 @@ from edgeocr.core.geometry import order_corners
 from edgeocr.core.letterbox import letterbox
 from edgeocr.core.sidecar import SidecarError
 from edgeocr.core.types import Delegate, Detection, Image
-from edgeocr.runtime import TFLiteModel, load_model
+from edgeocr.runtime import TFLiteModel, load_role_model
 
 MODELS_DIR = Path(__file__).resolve().parent / "models"
 DEFAULT_MODEL = MODELS_DIR / "detector.tflite"
@@ -60,13 +60,9 @@ class Detector:
     def __init__(self, model: Path | None = None, delegate: Delegate = "cpu", threads: int = 0,
                  score_threshold: float = 0.5, iou_threshold: float = 0.45,
                  max_detections: int = 50) -> None:
-        path = Path(model) if model is not None else DEFAULT_MODEL
-        if model is None and not path.is_file():
-            raise SidecarError(
-                f"{path}: the shipped detector model is missing; reinstall edgeocr or pass "
-                "a model path (--detector / models.detector)"
-            )
-        self.model: TFLiteModel = load_model(path, "detector", delegate, threads)
+        self.model: TFLiteModel = load_role_model(model, "detector", DEFAULT_MODEL, delegate,
+                                                   threads)
+        path = self.model.path
         sc = self.model.sidecar
         if sc.detector is None:
             raise SidecarError(f"{path}: sidecar has no 'detector' section")

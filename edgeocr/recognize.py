@@ -17,7 +17,7 @@ import numpy.typing as npt
 from edgeocr.core.charset import ctc_greedy_decode_alternatives, softmax
 from edgeocr.core.sidecar import SidecarError
 from edgeocr.core.types import Delegate, Read
-from edgeocr.runtime import TFLiteModel, load_model
+from edgeocr.runtime import TFLiteModel, load_role_model
 
 MODELS_DIR = Path(__file__).resolve().parent / "models"
 DEFAULT_MODEL = MODELS_DIR / "recognizer.tflite"
@@ -73,13 +73,9 @@ class Recognizer:
 
     def __init__(self, model: Path | None = None, delegate: Delegate = "cpu",
                  threads: int = 0) -> None:
-        path = Path(model) if model is not None else DEFAULT_MODEL
-        if model is None and not path.is_file():
-            raise SidecarError(
-                f"{path}: the shipped recognizer model is missing; reinstall edgeocr or pass "
-                "a model path (--recognizer / models.recognizer)"
-            )
-        self.model: TFLiteModel = load_model(path, "recognizer", delegate, threads)
+        self.model: TFLiteModel = load_role_model(model, "recognizer", DEFAULT_MODEL, delegate,
+                                                   threads)
+        path = self.model.path
         sc = self.model.sidecar
         if sc.recognizer is None:  # guaranteed by the sidecar validator for this role
             raise SidecarError(f"{path}: sidecar has no 'recognizer' section")

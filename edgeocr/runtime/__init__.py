@@ -261,3 +261,16 @@ def load_model(path: Path, role: Role, delegate: str = "cpu", threads: int = 0,
     if warm_up:
         model.warm_up()
     return model
+
+
+def load_role_model(model: Path | None, role: Role, shipped: Path, delegate: str = "cpu",
+                    threads: int = 0) -> TFLiteModel:
+    """Load ``model``, or the ``shipped`` default when it is None, with a clear error when
+    the shipped one is missing."""
+    path = Path(model) if model is not None else shipped
+    if model is None and not path.is_file():
+        raise SidecarError(
+            f"{path}: the shipped {role} model is missing; reinstall edgeocr or pass "
+            f"a model path (--{role} / models.{role})"
+        )
+    return load_model(path, role, delegate, threads)
