@@ -76,6 +76,7 @@ class CameraConfig(_Model):
     source: Annotated[str, Field(min_length=1)]
     fps: Annotated[float, Field(gt=0)] = 5.0
     realtime: bool = True
+    loop: bool = False
     roi: Annotated[tuple[float, float, float, float], Strict(False)] | None = None
     lores_width: Annotated[int, Field(ge=32)] = 640
     enabled: bool = True

@@ -199,6 +199,29 @@ def test_non_realtime_file_delivers_every_frame_with_media_times(tmp_path: Path)
     assert all(f.camera == "c" for f in frames)
 
 
+def test_looping_folder_plays_again_with_increasing_times(tmp_path: Path) -> None:
+    folder = folder_of(tmp_path, 4)
+    capture = Capture("c", cam(str(folder), fps=5, realtime=False, loop=True))
+    capture.start()
+    frames: list[Frame] = []
+    for _ in range(4000):
+        frame = capture.slot.take()
+        if frame is not None:
+            frames.append(frame)
+            if len(frames) == 10:
+                break
+        else:
+            threading.Event().wait(0.002)
+    capture.stop()
+    assert len(frames) == 10
+    assert [f.index for f in frames] == list(range(10))
+    # Pixel value i marks file i: the third pass starts again at the first file.
+    assert [int(f.image[0, 0, 0]) for f in frames] == [0, 1, 2, 3, 0, 1, 2, 3, 0, 1]
+    steps = np.diff([f.timestamp for f in frames])
+    assert np.allclose(steps, 1 / 5)
+    assert capture.loops >= 2 and not capture.finished and not capture.done
+
+
 def test_realtime_drops_frames_nobody_took(tmp_path: Path) -> None:
     folder = folder_of(tmp_path, 10)
     capture = Capture("c", cam(str(folder), fps=500))

@@ -13,6 +13,7 @@ from edgeocr_convert.cli.train_cmd import cli
 from edgeocr_convert.synth import fonts, strokefont
 from edgeocr_convert.synth.backgrounds import BackgroundPool, procedural
 from edgeocr_convert.synth.crops import make_crop, make_crop_mixed
+from edgeocr_convert.synth.draw import rescale
 from edgeocr_convert.synth.house import render_house_number, render_wall_digits
 from edgeocr_convert.synth.negatives import render_negative
 from edgeocr_convert.synth.plates import STYLES, render_plate
@@ -91,6 +92,14 @@ def test_house_numbers_and_negatives_render() -> None:
     assert styles == {"house", "house_wall"}
     wall = render_wall_digits(np.random.default_rng(1))
     assert wall.style == "house_wall" and HOUSE_RE.match(wall.text)
+    # Wall digits carry their ink mask so a scene can paste just the characters; the mask
+    # covers part of the face (not all of it, not nothing) and follows a rescale.
+    assert wall.ink is not None and wall.ink.shape == wall.image.shape[:2]
+    covered = float((wall.ink > 128).mean())
+    assert 0.05 < covered < 0.9
+    small = rescale(wall, wall.image.shape[1] / 2)
+    assert small.ink is not None and small.ink.shape == small.image.shape[:2]
+    assert abs(float((small.ink > 128).mean()) - covered) < 0.1
 
 
 def test_fonts_cover_the_charset() -> None:

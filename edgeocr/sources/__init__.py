@@ -179,6 +179,8 @@ class Capture:
         self._thread = threading.Thread(target=self._run, name=f"capture-{name}", daemon=True)
         self.frames = 0
         self.reconnects = 0
+        self.loops = 0
+        self._last_stamp = 0.0
         self.finished = False
         self.connected = False
 
@@ -229,6 +231,11 @@ class Capture:
             finally:
                 self.connected = False
                 self._safe_close(source)
+            if ended and self.camera.loop and got_frames:
+                # Play it again; frame times keep increasing across passes.
+                self.loops += 1
+                t0 = self._last_stamp + 1.0 / self.camera.fps
+                continue
             if ended:
                 self.finished = True
                 if self._wake is not None:
@@ -248,6 +255,7 @@ class Capture:
         period = 1.0 / self.camera.fps
         next_due = time.monotonic()
         got = False
+        played = 0  # frames of this pass
         while not self._stop.is_set():
             raw = source.read()
             if raw is None:
@@ -270,13 +278,15 @@ class Capture:
                     continue  # drain the driver, offer at most fps frames a second
                 next_due = max(next_due + period, now - period)
             if self.blocking:
-                offset = raw.media_time if raw.media_time is not None else index * period
+                offset = raw.media_time if raw.media_time is not None else played * period
                 stamp = t0 + offset
             else:
                 stamp = time.time()
             frame = Frame(image=raw.image, timestamp=stamp, camera=self.name, index=index,
                           lores=raw.lores)
             index += 1
+            played += 1
+            self._last_stamp = stamp
             self.frames += 1
             if not self.slot.put(frame, block=self.blocking):
                 break

@@ -28,6 +28,9 @@ class Rendered:
     text: str
     alpha: Mask
     style: str
+    # Where the characters (and their shadow) are, for faces that can also be drawn straight
+    # onto a scene's own surface (digits mounted on a wall); None for plates and plaques.
+    ink: Mask | None = None
 
 
 def paint(img: Image, mask: Mask, x: int, y: int, colour: Colour, opacity: float = 1.0) -> None:
@@ -162,4 +165,7 @@ def rescale(obj: Rendered, width: float) -> Rendered:
     size = (max(1, round(w * f)), max(1, round(h * f)))
     img: Image = cast("Image", cv2.resize(obj.image, size, interpolation=cv2.INTER_AREA))
     alpha: Mask = cast("Mask", cv2.resize(obj.alpha, size, interpolation=cv2.INTER_AREA))
-    return Rendered(img, obj.text, alpha, obj.style)
+    ink = None
+    if obj.ink is not None:
+        ink = cast("Mask", cv2.resize(obj.ink, size, interpolation=cv2.INTER_AREA))
+    return Rendered(img, obj.text, alpha, obj.style, ink)

@@ -138,13 +138,18 @@ def render_wall_digits(rng: np.random.Generator) -> Rendered:
         metal = draw.jitter_colour(rng, [(190, 190, 190), (60, 150, 190)][int(rng.integers(2))], 25)
         if abs(draw.luminance(metal) - draw.luminance(bg)) > 70:
             ink = metal
+    ink_mask = np.zeros((h, w), np.uint8)
+    ink_mask[mv : mv + th, mh : mh + tw] = mask
     if rng.random() < 0.4:
         # Digits mounted off the wall cast a soft shadow.
         dx, dy = int(rng.integers(-6, 7)), int(rng.integers(1, 8))
         soft = cast("Mask", cv2.GaussianBlur(mask, (5, 5), 0))
         draw.paint(img, soft, mh + dx, mv + dy, (20, 20, 20), float(rng.uniform(0.3, 0.7)))
+        shadow = np.zeros((h, w), np.uint8)
+        draw.paint(shadow, soft, mh + dx, mv + dy, (255, 255, 255))
+        ink_mask = np.maximum(ink_mask, shadow)
     draw.paint(img, mask, mh, mv, ink)
-    return Rendered(img, text, np.full((h, w), 255, np.uint8), "house_wall")
+    return Rendered(img, text, np.full((h, w), 255, np.uint8), "house_wall", ink=ink_mask)
 
 
 def render_house_number(rng: np.random.Generator) -> Rendered:

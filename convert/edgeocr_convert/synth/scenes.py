@@ -14,9 +14,16 @@ import numpy as np
 from edgeocr.core.types import KINDS, Image, Kind, Quad
 from edgeocr_convert.synth import augment, draw
 from edgeocr_convert.synth.backgrounds import BackgroundPool, car_body, package_pool, procedural
-from edgeocr_convert.synth.crops import PLATE_SHARE, render_object
+from edgeocr_convert.synth.crops import render_object
 from edgeocr_convert.synth.draw import Rendered, rescale
 from edgeocr_convert.synth.negatives import render_negative
+
+# Share of plates among scene objects. Crops use crops.PLATE_SHARE (0.8); scenes carry more
+# house numbers because finding digits mounted on a real wall is the harder detection task.
+SCENE_PLATE_SHARE = 0.65
+# Share of wall-mounted digits drawn straight onto the scene's own surface (only the
+# characters and their shadow are pasted), rather than on a patch of rendered wall.
+ON_SCENE_WALL = 0.7
 
 
 @dataclass(frozen=True)
@@ -183,7 +190,7 @@ def make_scene(
         if len(kinds) == 1:
             kind = kinds[0]
         else:
-            kind = "plate" if rng.random() < PLATE_SHARE else "house_number"
+            kind = "plate" if rng.random() < SCENE_PLATE_SHARE else "house_number"
         obj = render_object(rng, kind)
         max_w = width * (0.75 if n == 1 else 0.45)
         tw = float(np.exp(rng.uniform(np.log(30), np.log(max(31.0, max_w)))))
@@ -191,7 +198,13 @@ def make_scene(
         tw = max(tw / (1 + max(0, attempts - n)), 24.0)
         obj = rescale(obj, tw * 1.4)
         obj = Rendered(augment.surface_effects(rng, obj.image), obj.text, obj.alpha, obj.style)
-        src, alpha, fq = _with_context(rng, obj, kind)
+        if obj.ink is not None and rng.random() < ON_SCENE_WALL:
+            # Digits on the background's own wall: paste the characters, not the patch.
+            ink = cv2.dilate(obj.ink, np.ones((3, 3), np.uint8))
+            obj = Rendered(obj.image, obj.text, ink, obj.style)
+            src, alpha, fq = obj.image, obj.alpha, _face_quad(obj.image)
+        else:
+            src, alpha, fq = _with_context(rng, obj, kind)
         quad = place_object(rng, scene, src, alpha, fq, tw, taken, must_fit=True)
         if quad is None:
             continue
