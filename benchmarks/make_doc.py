@@ -137,6 +137,9 @@ def scene_sections(ev: dict[str, Any]) -> list[str]:
         names = sorted(peers)
         rows = [[k, str(v["n"]), pct(v["rate"])] + [pct(peers[p].get(k)) for p in names]
                 for k, v in sorted(found.items())]
+        rows.append(["median ms / image", "",
+                     ms(sc.get("frame_ms_median"))]
+                    + [ms(peers[p].get("ms_per_image")) for p in names])
         out += ["Text found anywhere in the image (our int8 pipeline next to each peer):", "",
                 *table(["kind/source", "n", "edgeocr int8", *names], rows), ""]
     corner = sc.get("corner_error_px", {})

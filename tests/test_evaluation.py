@@ -123,3 +123,21 @@ def test_eval_cli_bad_input(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["eval", str(_labelled_set(tmp_path / "s")),
                                       "--recognizer", str(tmp_path / "missing.tflite")])
     assert result.exit_code == 2 and "missing.tflite" in result.stderr
+
+
+def test_accuracy_by_angle_uses_only_quad_rows(tmp_path: Path) -> None:
+    from edgeocr.evaluation.report import plot_by_angle, quad_tilt
+    from edgeocr.evaluation.scenes import SceneRecord
+
+    level = ((0.0, 0.0), (100.0, 0.0), (100.0, 30.0), (0.0, 30.0))
+    tilted = ((0.0, 0.0), (100.0, 17.6), (95.0, 47.0), (-5.0, 30.0))
+    assert quad_tilt(level) == 0.0
+    assert abs(quad_tilt(tilted) - 10.0) < 0.1
+    rows = [SceneRecord("a.jpg", "s", "plate", "AB12", q, "AB12", q, 0.9, "", 1.0)
+            for q in (level, tilted)]
+    box_only = SceneRecord("b.jpg", "s", "plate", "CD34", level, "", None, 0.0)
+    path = tmp_path / "angle.png"
+    plot_by_angle([box_only], path)
+    assert not path.exists()  # no quad-labelled row: nothing to plot
+    plot_by_angle([*rows, box_only], path)
+    assert path.stat().st_size > 0

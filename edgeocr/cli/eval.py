@@ -119,22 +119,34 @@ def _pair(text: str) -> tuple[float, float]:
 
 
 def _peer_found(ds: LabelledSet, p: Peer) -> dict[str, float]:
-    """Rate of truth texts a peer finds anywhere in each scene, keyed like SceneReport."""
+    """Rate of truth texts a peer finds anywhere in each scene, keyed like SceneReport, and
+    ``ms_per_image``: the peer's median time per whole image (file decoding excluded)."""
+    import time
+
+    import numpy as np
+
     from edgeocr.core.charset import normalize_text
     from edgeocr.evaluation.samples import row_geometry
 
     hits: dict[str, list[bool]] = {}
+    times: list[float] = []
     for image_name, rows in ds.by_image().items():
         if not any(row_geometry(ds, r) in ("box", "quad", "none") for r in rows):
             continue
-        texts = set(p.read_image(read_image(ds.image_path(image_name))))
+        image = read_image(ds.image_path(image_name))
+        t0 = time.perf_counter()
+        texts = set(p.read_image(image))
+        times.append((time.perf_counter() - t0) * 1000.0)
         for row in rows:
             text = normalize_text(row.text)
             if text:
                 found = text in texts
                 hits.setdefault(f"{row.kind}/{source_of(image_name)}", []).append(found)
                 hits.setdefault(row.kind, []).append(found)
-    return {k: sum(v) / len(v) for k, v in hits.items()}
+    rates = {k: sum(v) / len(v) for k, v in hits.items()}
+    if times:
+        rates["ms_per_image"] = float(np.median(times))
+    return rates
 
 
 def _write_outputs(crops: list[RecognitionReport], scenes: SceneReport | None,
@@ -160,4 +172,5 @@ def _write_outputs(crops: list[RecognitionReport], scenes: SceneReport | None,
         if scenes is not None:
             report.plot_pr(scenes, report_dir / "pr_curve.png")
             report.plot_by_size(scenes.records, report_dir / "accuracy_by_size.png")
+            report.plot_by_angle(scenes.records, report_dir / "accuracy_by_angle.png")
             report.gallery(scenes.records, root, report_dir / "worst_misses.png")

@@ -221,7 +221,8 @@ class Capture:
                 self.reconnects += 1
                 continue
             self.connected = True
-            log.info("camera %s: opened %s", self.name, self.camera.source)
+            log.log(logging.DEBUG if self.loops else logging.INFO, "camera %s: opened %s",
+                    self.name, self.camera.source)
             try:
                 ended, index, got_frames = self._pump(source, index, t0)
             except Exception as exc:
