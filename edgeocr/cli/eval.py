@@ -45,12 +45,15 @@ def _fail(message: str) -> None:
 @click.option("--crops-only", is_flag=True, help="Only score the recognizer on label crops.")
 @click.option("--margin", default=None, metavar="X,Y",
               help="Rectification margin as fractions of the quad (default: the pipeline's).")
+@click.option("--refine", is_flag=True,
+              help="Snap predicted corners to image edges before warping (rectify.refine_quad).")
 @click.option("--formats", default="auto", show_default=True,
               help="Format packs for the formatted score: comma-separated, or 'auto' to use "
                    "each image's region from meta.csv (what a user there would enable).")
 def eval_command(data_dir: Path, json_out: Path | None, report_dir: Path | None,
                  detector: Path | None, recognizer: Path | None, threads: int, score: float,
-                 peers: str, crops_only: bool, margin: str | None, formats: str) -> None:
+                 peers: str, crops_only: bool, margin: str | None, refine: bool,
+                 formats: str) -> None:
     """Score detection, rectification and recognition on DATA_DIR (labels.csv + images)."""
     from edgeocr.detect import Detector
     from edgeocr.evaluation.samples import recognition_samples
@@ -97,7 +100,7 @@ def eval_command(data_dir: Path, json_out: Path | None, report_dir: Path | None,
     peer_scenes: dict[str, dict[str, float]] = {}
     if det is not None:
         pipeline = Pipeline(det, rec, formats=pack_list if formats != "auto" else (),
-                            margin=margins)
+                            margin=margins, refine=refine)
         with click.progressbar(length=1, label="scenes", file=sys.stderr) as bar:
             def progress(done: int, total: int) -> None:
                 bar.length = total
