@@ -304,9 +304,34 @@ def context_section(docs: Sequence[dict[str, Any]]) -> list[str]:
     return lines
 
 
+def soak_section(soak: dict[str, Any]) -> list[str]:
+    """The daemon on a looping clip: memory over time and a broker reconnect storm."""
+    st = soak["storm"]
+    rows = [
+        ["resident memory after 1 min", f"{soak['rss_mib_at_1min']:.1f} MiB"],
+        [f"resident memory after {soak['calm_steady_seconds'] / 60 + 1:.0f} min",
+         f"{soak['rss_mib_end_calm']:.1f} MiB"],
+        ["resident memory after the storm", f"{soak['rss_mib_end']:.1f} MiB"],
+        ["peak resident memory (VmHWM)", f"{soak['peak_rss_mib']:.1f} MiB"],
+        ["daemon CPU, steady (CPU-s per minute)", f"{soak['cpu_s_per_min_calm']:.2f}"],
+        [f"daemon CPU during the storm ({st['cycles']} × {st['down_s']:g} s down / "
+         f"{st['up_s']:g} s up)", f"{st['cpu_s_per_min']:.2f}"],
+        ["reads received / unique / duplicates",
+         f"{soak['reads_received']} / {soak['reads_unique']} / {soak['duplicates']}"],
+        ["reads the daemon counted as published", str(soak["reads_published_last_stats"])],
+        ["daemon exit on SIGTERM", str(soak["daemon_exit"])],
+    ]
+    return ["## Daemon soak and reconnect storm", "",
+            f"`benchmarks/soak.py`: `edgeocr daemon` on `{Path(soak['clip']).name}` looped at "
+            f"{soak['fps']:g} fps in real time ({soak['threads']} interpreter thread), "
+            "publishing to a local mosquitto, then the broker stopped and restarted "
+            "repeatedly while frames keep coming.", "",
+            *table(["measure", "value"], rows), ""]
+
+
 def render(bench: Sequence[dict[str, Any]], ev: dict[str, Any] | None, eval_note: str | None,
            report_dir: Path | None, commands: Sequence[str], out: Path,
-           img_dir: Path) -> str:
+           img_dir: Path, soak: dict[str, Any] | None = None) -> str:
     lines = ["# edgeocr benchmarks", "",
              f"Generated {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')} by "
              "`benchmarks/run_all.sh` (tables and plots by `benchmarks/make_doc.py`). "
@@ -319,6 +344,8 @@ def render(bench: Sequence[dict[str, Any]], ev: dict[str, Any] | None, eval_note
         lines += ["No benchmark results were given.", ""]
     for i, doc in enumerate(bench):
         lines += bench_section(doc, img_dir, out, i)
+    if soak is not None:
+        lines += soak_section(soak)
     cmds = list(commands) or [str(d["command"]) for d in bench]
     if cmds:
         lines += ["## Commands", "", "```sh", *cmds, "```", ""]
@@ -333,6 +360,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--eval-report", type=Path, help="edgeocr eval --report folder")
     ap.add_argument("--eval-note", help="a note shown above the accuracy tables")
     ap.add_argument("--commands", type=Path, help="file with the exact commands, one a line")
+    ap.add_argument("--soak", type=Path, help="benchmarks/soak.py --json output")
     ap.add_argument("--out", type=Path, default=Path("docs/BENCHMARKS.md"))
     ap.add_argument("--img-dir", type=Path, default=None, help="default: <out folder>/img")
     args = ap.parse_args(argv)
@@ -354,7 +382,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                             if c.strip()]
             except OSError as exc:
                 raise DocError(f"{args.commands}: {exc.strerror or exc}") from None
-        text = render(bench, ev, args.eval_note, args.eval_report, commands, args.out, img_dir)
+        soak = load_json(args.soak, "soak results") if args.soak is not None else None
+        text = render(bench, ev, args.eval_note, args.eval_report, commands, args.out, img_dir,
+                      soak)
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(text, encoding="utf-8")
     except DocError as exc:

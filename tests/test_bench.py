@@ -207,7 +207,8 @@ def _fake_eval() -> dict[str, Any]:
     scenes.found_anywhere = {"plate": [True, False], "plate/ccpd": [True, False]}
     return {"data": "/fake/dev", "crops": [ours.as_dict(), peer.as_dict()],
             "scenes": scenes.as_dict(),
-            "peer_scenes_found": {"tesseract": {"plate": 0.5, "plate/ccpd": 0.0}}}
+            "peer_scenes_found": {"tesseract": {"plate": 0.5, "plate/ccpd": 0.0,
+                                                "ms_per_image": 250.0}}}
 
 
 def _fake_bench() -> dict[str, Any]:
@@ -234,16 +235,28 @@ def test_make_doc_renders_from_json(tmp_path: Path) -> None:
     bench.write_text(json.dumps(_fake_bench()))
     cmds = tmp_path / "commands.txt"
     cmds.write_text("edgeocr eval dev --json eval.json\nedgeocr bench --json bench.json\n")
+    soak = tmp_path / "soak.json"
+    soak.write_text(json.dumps({
+        "clip": "/x/demo.mp4", "fps": 10.0, "threads": 1, "calm_steady_seconds": 540.0,
+        "rss_mib_at_1min": 122.4, "rss_mib_end_calm": 123.0, "rss_mib_end": 123.5,
+        "peak_rss_mib": 124.0, "cpu_s_per_min_calm": 4.5,
+        "storm": {"cycles": 30, "down_s": 2.0, "up_s": 2.0, "seconds": 121.0,
+                  "cpu_s_per_min": 5.0},
+        "reads_received": 60, "reads_unique": 59, "duplicates": 1,
+        "reads_published_last_stats": 59, "daemon_exit": 0}))
     out = tmp_path / "docs" / "BENCHMARKS.md"
     make_doc = _make_doc()
     assert make_doc.main(["--eval", str(ev), "--bench", str(bench), "--commands", str(cmds),
-                          "--out", str(out)]) == 0
+                          "--soak", str(soak), "--out", str(out)]) == 0
     text = out.read_text()
     # ours next to the peer, per source
     assert "| source | n | edgeocr int8 (formats) | tesseract |" in text
     assert "| ccpd | 2 | 50.0% | 0.0% |" in text
     assert "| openalpr_us | 1 | 0.0% | 100.0% |" in text
     assert "| plate/ccpd | 2 | 50.0% | 0.0% |" in text  # found anywhere: ours, tesseract
+    assert "| median ms / image |  | 11.00 | 250.00 |" in text
+    assert "| resident memory after 10 min | 123.0 MiB |" in text
+    assert "| reads received / unique / duplicates | 60 / 59 / 1 |" in text
     assert "| int8 | cpu | 1 | 50.0 | 1.20 | 1.50 / 2.50 |" in text
     assert "libedgetpu.so.1 not found" in text
     assert "edgeocr bench --json bench.json" in text and "| CPU |" in text
