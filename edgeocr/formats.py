@@ -9,7 +9,13 @@ a letter is demanded (or the reverse) is swapped for the model's own best candid
 demanded type at that character (``Read.alternatives``) or, without one, for its look-alike
 (O/Q/D/U/0, I/J/1, B/8, S/5, Z/2, G/6, A/L/4, T/7). Each pack reports the fewest fixes it
 needs; :func:`apply_formats` takes the pack with the fewest among the enabled ones (ties:
-the order given). A read that fits none is kept unchanged with ``format=None``.
+the order given).
+
+A read that fits no template even with fixes (a character lost in a blank, three
+look-alikes) is decoded again from the model's own probabilities, constrained to each
+enabled template of about its length (:mod:`edgeocr.core.ctc`); the best such path is taken
+when it is at most ``MAX_DECODE_LOSS`` nats less probable than the greedy path. Otherwise
+the read is kept unchanged with ``format=None``.
 
 ``us`` is deliberately loose (2-8 letters or digits, no positional rules), so it never
 fixes anything: it only says "plausible US plate". Note that with ``us`` enabled, any
@@ -23,6 +29,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import product
 
+from edgeocr.core.ctc import best_path_log_prob, decode_templates
 from edgeocr.core.types import Read
 
 TO_DIGIT = {"O": "0", "Q": "0", "D": "0", "U": "0", "I": "1", "J": "1", "B": "8", "S": "5",
@@ -33,6 +40,11 @@ MIN_ALTERNATIVE = 0.02
 below it the look-alike table decides."""
 MAX_FIXES = 2
 """A read needing more swaps than this is another layout, not a misread of this one."""
+
+MAX_DECODE_LOSS = 5.0
+"""How much less probable (in nats: e^-5, about 1/150) than the greedy path a
+layout-constrained path may be and still replace a read that fits no layout. Fixed a priori,
+not tuned on the dev set."""
 
 DEFAULT_PACKS: tuple[str, ...] = ("us", "eu", "br", "house_number")
 
@@ -154,8 +166,29 @@ def apply_formats(read: Read, kind: str, packs: Sequence[str]) -> FormattedRead:
         if fit is not None and (best is None or fit[0] < best[0]):
             best = (fit[0], fit[1], name)
     if best is None:
-        return FormattedRead(read, None)
+        return _decode_to_layout(read, kind, packs)
     _, text, name = best
     if text == read.text:
         return FormattedRead(read, name)
     return FormattedRead(Read(text, read.char_confidences, read.kind, read.alternatives), name)
+
+
+def _decode_to_layout(read: Read, kind: str, packs: Sequence[str]) -> FormattedRead:
+    """The read decoded again under each enabled template within one character of its
+    length (fixable packs only); the most probable fit, if close enough to greedy."""
+    if read.ctc is None:
+        return FormattedRead(read, None)
+    probs, charset = read.ctc.probs, read.ctc.charset
+    best: tuple[float, str, tuple[float, ...], str] | None = None
+    candidates = [(name, template) for name in packs
+                  if PACKS[name].kind == kind and PACKS[name].fixable
+                  for template in dict.fromkeys(PACKS[name].templates)
+                  if "l" not in template and abs(len(template) - len(read.text)) <= 1]
+    paths = decode_templates(probs, charset, [t for _, t in candidates])
+    for (name, _), path in zip(candidates, paths, strict=True):
+        if path is not None and (best is None or path.log_prob > best[0]):
+            best = (path.log_prob, path.text, path.char_confidences, name)
+    if best is None or best[0] < best_path_log_prob(probs) - MAX_DECODE_LOSS:
+        return FormattedRead(read, None)
+    _, text, confs, name = best
+    return FormattedRead(Read(text, confs, read.kind, (), read.ctc), name)

@@ -16,7 +16,7 @@ import numpy.typing as npt
 
 from edgeocr.core.charset import ctc_greedy_decode_alternatives, softmax
 from edgeocr.core.sidecar import SidecarError
-from edgeocr.core.types import Delegate, Read
+from edgeocr.core.types import CTCOutput, Delegate, Read
 from edgeocr.runtime import TFLiteModel, load_role_model
 
 MODELS_DIR = Path(__file__).resolve().parent / "models"
@@ -117,6 +117,7 @@ class Recognizer:
 
     def read(self, crop: npt.NDArray[Any], kind: str = "plate") -> Read:
         """Greedy CTC read of ``crop`` (see :func:`prepare_crop` for accepted images)."""
-        text, confs, alts = ctc_greedy_decode_alternatives(self.probabilities(crop),
-                                                           self.charset)
-        return Read(text=text, char_confidences=confs, kind=kind, alternatives=alts)
+        probs = self.probabilities(crop)
+        text, confs, alts = ctc_greedy_decode_alternatives(probs, self.charset)
+        return Read(text=text, char_confidences=confs, kind=kind, alternatives=alts,
+                    ctc=CTCOutput(probs, self.charset))

@@ -56,6 +56,16 @@ class Detection:
 
 
 @dataclass(frozen=True)
+class CTCOutput:
+    """A recognizer's raw output for one crop: (T, 1 + len(charset)) per-step
+    probabilities (blank at 0) and the charset, kept so a read can be decoded again
+    against a layout (:mod:`edgeocr.core.ctc`)."""
+
+    probs: npt.NDArray[np.float32]
+    charset: str
+
+
+@dataclass(frozen=True)
 class Read:
     """Characters read from one crop, with one confidence per character."""
 
@@ -66,6 +76,8 @@ class Read:
     """Per character, the model's best candidates ``(char, probability)`` at the step that
     committed to it, best first (empty when unknown). Format packs use them to pick the
     best digit where a layout demands a digit, instead of a fixed look-alike table."""
+    ctc: CTCOutput | None = field(default=None, compare=False, repr=False)
+    """The probabilities the read was decoded from (None when unknown, e.g. a vote)."""
 
     @property
     def confidence(self) -> float:

@@ -1,0 +1,96 @@
+"""Template-constrained CTC decoding, checked against brute force, and its use by the
+format packs."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+
+from edgeocr.core.charset import DEFAULT_CHARSET, encode
+from edgeocr.core.ctc import best_path_log_prob, decode_template, decode_templates
+from edgeocr.core.types import CTCOutput, Read
+from edgeocr.formats import apply_formats
+
+SMALL = "01AB"
+
+
+def _collapse(seq: tuple[int, ...]) -> str:
+    out, prev = [], 0
+    for c in seq:
+        if c and c != prev:
+            out.append(SMALL[c - 1])
+        prev = c
+    return "".join(out)
+
+
+def _fits(text: str, template: str) -> bool:
+    return len(text) == len(template) and all(
+        w == "A" or (w == "D" and ch.isdigit()) or (w == "L" and ch.isalpha())
+        for ch, w in zip(text, template, strict=True))
+
+
+def test_matches_brute_force_over_every_alignment() -> None:
+    rng = np.random.default_rng(0)
+    templates = ["LD", "DD", "A", "LL", "DLD", "AAA"]
+    for trial in range(36):
+        steps = int(rng.integers(2, 7))
+        probs = rng.dirichlet(np.full(5, 0.5), size=steps)
+        template = templates[trial % len(templates)]
+        best: tuple[float, str] | None = None
+        for seq in itertools.product(range(5), repeat=steps):
+            text = _collapse(seq)
+            if _fits(text, template):
+                lp = float(np.log(probs[np.arange(steps), list(seq)]).sum())
+                if best is None or lp > best[0]:
+                    best = (lp, text)
+        got = decode_template(probs, SMALL, template)
+        if best is None:
+            assert got is None
+        else:
+            assert got is not None and abs(got.log_prob - best[0]) < 1e-9
+            assert got.text == best[1] and _fits(got.text, template)
+            assert got.log_prob <= best_path_log_prob(probs) + 1e-9
+    # Several templates at once give the same answers as one at a time.
+    probs = rng.dirichlet(np.full(5, 0.5), size=6)
+    together = decode_templates(probs, SMALL, ["LD", "DDD", "DL", "A"])
+    alone = [decode_template(probs, SMALL, t) for t in ["LD", "DDD", "DL", "A"]]
+    assert together == alone
+
+
+def _probs_for(path: str, steps_per_char: int = 3, sure: float = 0.9) -> np.ndarray:
+    """Per-step probabilities spelling ``path`` ('-' = blank step), the rest spread out."""
+    n_cls = len(DEFAULT_CHARSET) + 1
+    rows = []
+    for ch in path:
+        cls = 0 if ch == "-" else encode(ch)[0]
+        for _ in range(steps_per_char):
+            row = np.full(n_cls, (1 - sure) / (n_cls - 1))
+            row[cls] = sure
+            rows.append(row)
+    return np.array(rows, np.float32)
+
+
+def test_a_character_lost_in_a_blank_is_recovered_by_the_layout() -> None:
+    # Greedy reads "ABC123" (6 chars): the 4th digit's step is mostly blank, but a '7' is
+    # its runner-up. The br layout LLLDDDD asks for 7 characters and gets them.
+    probs = _probs_for("-A-B-C-1-2-3-")
+    probs = np.concatenate([probs, probs[-3:]])
+    probs[-3:] = 0.01 / 36
+    probs[-3:, 0] = 0.6
+    probs[-3:, encode("7")[0]] = 0.39
+    read = Read("ABC123", (0.9,) * 6, "plate", (), CTCOutput(probs, DEFAULT_CHARSET))
+    fixed = apply_formats(read, "plate", ["br"])
+    assert fixed.format == "br" and fixed.read.text == "ABC1237"
+    assert len(fixed.read.char_confidences) == 7
+    # Without the probabilities the read cannot be re-decoded: kept, flagged.
+    bare = Read("ABC123", (0.9,) * 6, "plate")
+    assert apply_formats(bare, "plate", ["br"]).format is None
+
+
+def test_an_improbable_layout_is_not_forced() -> None:
+    # Six sure characters and nothing else: making a seventh costs far more than the limit.
+    probs = _probs_for("-A-B-C-1-2-3-", sure=0.999)
+    read = Read("ABC123", (0.999,) * 6, "plate", (), CTCOutput(probs, DEFAULT_CHARSET))
+    out = apply_formats(read, "plate", ["br"])
+    assert out.format is None and out.read.text == "ABC123"
