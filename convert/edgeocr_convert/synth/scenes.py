@@ -24,6 +24,9 @@ SCENE_PLATE_SHARE = 0.65
 # Share of wall-mounted digits drawn straight onto the scene's own surface (only the
 # characters and their shadow are pasted), rather than on a patch of rendered wall.
 ON_SCENE_WALL = 0.7
+# Narrowest object in a scene, in pixels of the detector input. Real US photos put plates
+# 15-45 px wide into a 320 px letterbox (median 22 px): the detector must see that size.
+MIN_OBJECT_WIDTH = 12.0
 
 
 @dataclass(frozen=True)
@@ -193,9 +196,9 @@ def make_scene(
             kind = "plate" if rng.random() < SCENE_PLATE_SHARE else "house_number"
         obj = render_object(rng, kind)
         max_w = width * (0.75 if n == 1 else 0.45)
-        tw = float(np.exp(rng.uniform(np.log(30), np.log(max(31.0, max_w)))))
+        tw = float(np.exp(rng.uniform(np.log(MIN_OBJECT_WIDTH), np.log(max(31.0, max_w)))))
         # Later attempts shrink, so a crowded scene still reaches min_objects.
-        tw = max(tw / (1 + max(0, attempts - n)), 24.0)
+        tw = max(tw / (1 + max(0, attempts - n)), MIN_OBJECT_WIDTH)
         obj = rescale(obj, tw * 1.4)
         obj = Rendered(augment.surface_effects(rng, obj.image), obj.text, obj.alpha, obj.style)
         if obj.ink is not None and rng.random() < ON_SCENE_WALL:
