@@ -81,8 +81,8 @@ def main_text(
         if separator is not None
         else str(
             rng.choice(
-                ["gap", "dash", "dot", "space", "logo", "none"],
-                p=[0.3, 0.25, 0.12, 0.15, 0.1, 0.08],
+                ["gap", "dash", "dot", "space", "logo", "picture", "none"],
+                p=[0.27, 0.22, 0.11, 0.13, 0.09, 0.1, 0.08],
             )
         )
     )
@@ -91,6 +91,8 @@ def main_text(
         if sep != "none"
         else int(h * 0.08)
     )
+    if sep == "picture":
+        gap = int(h * rng.uniform(0.55, 0.95))
     total = sum(m.shape[1] for m in masks) + gap * (len(masks) - 1)
     avail = x1 - x0
     if total > avail:
@@ -115,6 +117,8 @@ def main_text(
                 cv2.circle(img, (cx, cy), max(2, h // 12), colour, -1, cv2.LINE_AA)
             elif sep == "logo":
                 small_logo(rng, img, cx, cy, max(4, int(gap * 0.45)), colour)
+            elif sep == "picture":
+                picture(rng, img, (x + gap // 10, y0, x + gap - gap // 10, y0 + h), colour)
             x += gap
 
 
@@ -136,3 +140,37 @@ def small_logo(
     else:
         cv2.circle(img, (cx, cy), r, col, max(1, r // 3), cv2.LINE_AA)
         cv2.line(img, (cx - r, cy), (cx + r, cy), col, max(1, r // 4))
+
+
+def picture(
+    rng: np.random.Generator, img: np.ndarray, box: tuple[int, int, int, int], colour: Colour
+) -> None:
+    """A character-sized picture between character groups (US plates put a state outline,
+    a lighthouse, a peach or a cowboy there): a few filled ellipses, polygons and thick
+    strokes in one or two colours, so the model learns that a blob is not a character."""
+    ih, iw = img.shape[:2]
+    x0, y0, x1, y1 = max(0, box[0]), max(0, box[1]), min(iw, box[2]), min(ih, box[3])
+    if x1 - x0 < 2 or y1 - y0 < 2:
+        return
+    # Draw into a view of the box: OpenCV clips there, so no shape spills onto a character.
+    view = img[y0:y1, x0:x1]
+    w, h = x1 - x0, y1 - y0
+    x0 = y0 = 0
+    cols = [colour if rng.random() < 0.4 else draw.random_colour(rng) for _ in range(2)]
+    for _ in range(int(rng.integers(2, 6))):
+        col = cols[int(rng.integers(2))]
+        cx = int(x0 + w * rng.uniform(0.2, 0.8))
+        cy = int(y0 + h * rng.uniform(0.15, 0.85))
+        shape = rng.random()
+        if shape < 0.4:
+            axes = (max(1, int(w * rng.uniform(0.1, 0.45))), max(1, int(h * rng.uniform(0.1, 0.4))))
+            cv2.ellipse(view, (cx, cy), axes, float(rng.uniform(0, 180)), 0, 360, col, -1,
+                        cv2.LINE_AA)
+        elif shape < 0.75:
+            n = int(rng.integers(3, 7))
+            pts = np.stack([x0 + rng.uniform(0, 1, n) * w, y0 + rng.uniform(0, 1, n) * h], 1)
+            cv2.fillPoly(view, [pts.astype(np.int32)], col, cv2.LINE_AA)
+        else:
+            p2 = (int(x0 + w * rng.uniform(0, 1)), int(y0 + h * rng.uniform(0, 1)))
+            cv2.line(view, (cx, cy), p2, col, max(1, int(min(w, h) * rng.uniform(0.06, 0.2))),
+                     cv2.LINE_AA)
