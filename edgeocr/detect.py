@@ -54,6 +54,10 @@ def _as_colour(image: npt.NDArray[Any], channels: int, rgb: bool) -> Image:
     return out.astype(np.uint8, copy=False)
 
 
+CROSS_CLASS_IOU = 0.7
+"""Detections of different classes overlapping this much are one object: the best stays."""
+
+
 class Detector:
     """Finds plates and house numbers with an int8 SSD-lite described by its sidecar."""
 
@@ -161,7 +165,12 @@ class Detector:
         # boxes makes cross-class overlaps zero.
         span = float(px_boxes.max() - px_boxes.min()) + 1.0
         shifted = px_boxes + (cls_idx[:, None] * span)
-        keep = nms(shifted, cand, self.iou_threshold, self.max_detections)
+        keep = np.asarray(nms(shifted, cand, self.iou_threshold, self.max_detections), np.intp)
+        if keep.size > 1:
+            # One object, one kind: where a plate and a house number box nearly coincide,
+            # the weaker class is the model hesitating, not a second object.
+            again = nms(px_boxes[keep], cand[keep], CROSS_CLASS_IOU, self.max_detections)
+            keep = keep[np.asarray(again, np.intp)]
         width, height = image_size
         result: list[Detection] = []
         for i in keep:

@@ -134,6 +134,27 @@ def test_decode_threshold_classwise_nms_and_mapping(detector: Detector) -> None:
     assert plate.score == pytest.approx(np.exp(5) / (np.exp(5) + 2), rel=1e-4)
 
 
+def test_decode_one_kind_per_object(detector: Detector) -> None:
+    """A plate and a house number on the same box are one object: the stronger stays;
+    a house number beside the plate (IoU below CROSS_CLASS_IOU) is kept."""
+    from edgeocr.detect import CROSS_CLASS_IOU
+
+    anchors = detector.anchors
+    classes, boxes, corners = _raw(len(anchors))
+    a, b, c = 2 * (1 * 4 + 1) + 1, 2 * (1 * 4 + 1), 2 * (3 * 4 + 1) + 1
+    classes[a] = [0, 5, 0]  # plate
+    classes[b] = [0, 0, 6]  # house number, same box, more confident
+    classes[c] = [0, 0, 4]  # house number elsewhere
+    same = np.array([[16, 16, 48, 32], [16, 16, 48, 32], [16, 48, 48, 64]], np.float32) / 64
+    quads = np.array([[x1, y1, x2, y1, x2, y2, x1, y2] for x1, y1, x2, y2 in same], np.float32)
+    boxes[[a, b, c]], corners[[a, b, c]] = encode(same, quads, anchors[[a, b, c]],
+                                                  detector.variances)
+    dets = detector.decode(classes, boxes, corners, 1.0, (0, 0), (64, 64))
+    assert [d.kind for d in dets] == ["house_number", "house_number"]
+    assert dets[0].box[1] < 20 < dets[1].box[1]
+    assert 0 < CROSS_CLASS_IOU < 1
+
+
 def test_decode_corners_are_ordered_and_clipped(detector: Detector) -> None:
     classes, boxes, corners = _raw(len(detector.anchors))
     i = 0  # square anchor of cell (0, 0): input box 0..16
