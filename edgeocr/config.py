@@ -103,7 +103,7 @@ class ModelsConfig(_Model):
     recognizer: ConfigPath | None = None
     delegate: Delegate = "cpu"
     threads: Annotated[int, Field(ge=0)] = 0
-    detect_score: Annotated[float, Field(ge=0, le=1)] = 0.5
+    detect_score: Annotated[float, Field(ge=0, le=1)] | None = None
     detect_iou: Annotated[float, Field(ge=0, le=1)] = 0.45
 
 

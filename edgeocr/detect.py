@@ -54,6 +54,8 @@ def _as_colour(image: npt.NDArray[Any], channels: int, rgb: bool) -> Image:
     return out.astype(np.uint8, copy=False)
 
 
+DEFAULT_SCORE = 0.5
+"""Score threshold for a model whose sidecar does not name one."""
 CROSS_CLASS_IOU = 0.7
 """Detections of different classes overlapping this much are one object: the best stays."""
 
@@ -62,7 +64,7 @@ class Detector:
     """Finds plates and house numbers with an int8 SSD-lite described by its sidecar."""
 
     def __init__(self, model: Path | None = None, delegate: Delegate = "cpu", threads: int = 0,
-                 score_threshold: float = 0.5, iou_threshold: float = 0.45,
+                 score_threshold: float | None = None, iou_threshold: float = 0.45,
                  max_detections: int = 50) -> None:
         self.model: TFLiteModel = load_role_model(model, "detector", DEFAULT_MODEL, delegate,
                                                    threads)
@@ -74,7 +76,11 @@ class Detector:
         self.path = path
         self.class_names = spec.class_names
         self.output_is_logits = spec.output_is_logits
-        self.score_threshold = score_threshold
+        self.operating_threshold = (spec.score_threshold if spec.score_threshold is not None
+                                    else DEFAULT_SCORE)
+        """The model's own operating threshold (its sidecar's, else 0.5)."""
+        self.score_threshold = (score_threshold if score_threshold is not None
+                                else self.operating_threshold)
         self.iou_threshold = iou_threshold
         self.max_detections = max_detections
         self._h, self._w, self._c = sc.input.height, sc.input.width, sc.input.channels

@@ -71,7 +71,7 @@ def test_minimum_config_loads_with_defaults(tmp_path: Path) -> None:
     assert cfg.queue.path == Path("/var/lib/edgeocr/queue.db")
     assert cfg.queue.max_items == 10000
     assert cfg.models.detector is None and cfg.models.delegate == "cpu"
-    assert cfg.models.detect_score == 0.5 and cfg.models.detect_iou == 0.45
+    assert cfg.models.detect_score is None and cfg.models.detect_iou == 0.45
     assert cfg.reads.kinds == ["plate", "house_number"]
     assert cfg.reads.formats == ["us", "eu", "br", "house_number"]
     assert cfg.reads.min_frames == 2 and cfg.reads.known_plates == {}

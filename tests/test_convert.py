@@ -261,7 +261,20 @@ def scenes(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 
 
 @pytest.fixture(scope="module")
-def red_cells(tmp_path_factory: pytest.TempPathFactory, scenes: tuple[Path, Path]) -> Converted:
+def negatives(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Plate-free photos for the threshold: grey, textured, no red cell anywhere."""
+    d = tmp_path_factory.mktemp("negatives")
+    rng = np.random.default_rng(5)
+    for i in range(6):
+        img = rng.integers(20, 90, (120, 160, 3), dtype=np.uint8)
+        img[..., 2] = img[..., 1]  # no red excess
+        cv2.imwrite(str(d / f"neg{i}.jpg"), img)
+    return d
+
+
+@pytest.fixture(scope="module")
+def red_cells(tmp_path_factory: pytest.TempPathFactory, scenes: tuple[Path, Path],
+              negatives: Path) -> Converted:
     d = tmp_path_factory.mktemp("redcells")
     src = d / "red.h5"
     red_cell_detector().save(src)
@@ -269,7 +282,8 @@ def red_cells(tmp_path_factory: pytest.TempPathFactory, scenes: tuple[Path, Path
                      "anchors": cell_anchors().model_dump(mode="json"),
                      "input": {"height": 64, "width": 64, "channels": 3, "colour": "rgb",
                                "range": [0, 1]}})
-    return convert(src, d / "red.tflite", "--calib", scenes[0], "--val", scenes[1])
+    return convert(src, d / "red.tflite", "--calib", scenes[0], "--val", scenes[1],
+                   "--negatives", negatives)
 
 
 def test_detector_metrics_known_answer(red_cells: Converted) -> None:
@@ -300,8 +314,46 @@ def test_detector_sidecar_drives_device_detector(red_cells: Converted) -> None:
     assert found[0].box == pytest.approx((100, 50, 150, 100), abs=2.0)
 
 
+def test_detector_threshold_is_chosen_and_used(red_cells: Converted, scenes: tuple[Path, Path],
+                                               tmp_path: Path) -> None:
+    """No false positive on the plate-free photos and every synthetic cell found: the
+    lowest grid threshold is taken, written to the sidecar and used by the device. Photos
+    full of red cells (false positives at every threshold) keep the 0.5 default."""
+    from edgeocr_convert.calibration import folder_samples
+    from edgeocr_convert.convert import describe_model, load_keras_model, read_metadata
+    from edgeocr_convert.threshold import FALLBACK, GRID, choose_threshold
+
+    from edgeocr.detect import Detector
+
+    thr = red_cells.report["score_threshold"]
+    assert thr["threshold"] == GRID[0] and thr["negatives"] == 6
+    assert thr["synthetic_images"] == 16
+    assert all(r["negative_fp_per_image"] == 0.0 for r in thr["rows"])
+    assert f"threshold {GRID[0]:.2f}" in red_cells.result.output
+    sc = load_sidecar(red_cells.out, expected_role="detector")
+    assert sc.detector is not None and sc.detector.score_threshold == GRID[0]
+    det = Detector(red_cells.out)
+    assert det.operating_threshold == det.score_threshold == GRID[0]
+    assert Detector(red_cells.out, score_threshold=0.7).score_threshold == 0.7
+
+    busy = tmp_path / "busy"
+    busy.mkdir()
+    for i in range(3):
+        img = np.full((200, 200, 3), 40, np.uint8)
+        img[50:100, 0:50] = img[100:150, 150:200] = (0, 0, 255)
+        cv2.imwrite(str(busy / f"b{i}.png"), img)
+    model = load_keras_model(red_cells.source)
+    info = describe_model(model, red_cells.source, read_metadata(red_cells.source))
+    val = list(folder_samples(scenes[1], info, 50, need_labels=True))
+    choice = choose_threshold(red_cells.out, val, sorted(busy.iterdir()), (0.0, 1.0), True,
+                              ("plate",))
+    assert choice.threshold == FALLBACK and "no threshold" in choice.reason
+    assert all(r.negative_fp_per_image >= 2 for r in choice.rows)
+
+
 @pytest.fixture(scope="module")
-def ssd(tmp_path_factory: pytest.TempPathFactory, scenes: tuple[Path, Path]) -> Converted:
+def ssd(tmp_path_factory: pytest.TempPathFactory, scenes: tuple[Path, Path],
+        negatives: Path) -> Converted:
     """The real SSD-lite family, user-sized: 64x64 input, one class, one feature map."""
     from edgeocr_convert.models.detector import build_detector
 
@@ -313,7 +365,8 @@ def ssd(tmp_path_factory: pytest.TempPathFactory, scenes: tuple[Path, Path]) -> 
     write_meta(src, {"role": "detector", "class_names": ["plate"],
                      "anchors": spec.model_dump(mode="json"),
                      "input": {"height": 64, "width": 64, "channels": 3, "colour": "rgb"}})
-    return convert(src, d / "ssd.tflite", "--calib", scenes[0], "--val", scenes[1])
+    return convert(src, d / "ssd.tflite", "--calib", scenes[0], "--val", scenes[1],
+                   "--negatives", negatives)
 
 
 def test_ssd_lite_converts_edgetpu_clean(ssd: Converted) -> None:
@@ -460,9 +513,9 @@ def test_reader_float_reads_like_int8(reader_float: Converted, reader: Converted
 
 
 @pytest.fixture(scope="module")
-def red_float(red_cells: Converted, scenes: tuple[Path, Path]) -> Converted:
+def red_float(red_cells: Converted, scenes: tuple[Path, Path], negatives: Path) -> Converted:
     return convert(red_cells.source, red_cells.out.with_name("red_float.tflite"), "--float",
-                   "--val", scenes[1], "--target", "edgetpu")
+                   "--val", scenes[1], "--target", "edgetpu", "--negatives", negatives)
 
 
 def test_detector_float_fails_edgetpu_target(red_float: Converted) -> None:

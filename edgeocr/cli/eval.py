@@ -39,8 +39,9 @@ def _fail(message: str) -> None:
               help="Recognizer .tflite (default: the shipped one).")
 @click.option("--threads", type=int, default=1, show_default=True,
               help="Interpreter threads (and peer threads).")
-@click.option("--score", type=float, default=0.5, show_default=True,
-              help="Operating detection threshold for recall/precision/end-to-end.")
+@click.option("--score", type=float, default=None,
+              help="Operating detection threshold for recall/precision/end-to-end "
+                   "(default: the detector's own, from its sidecar; 0.5 if it has none).")
 @click.option("--peers", default="", help="Comma-separated peers: tesseract,rapidocr,easyocr.")
 @click.option("--crops-only", is_flag=True, help="Only score the recognizer on label crops.")
 @click.option("--margin", default=None, metavar="X,Y",
@@ -51,7 +52,7 @@ def _fail(message: str) -> None:
               help="Format packs for the formatted score: comma-separated, or 'auto' to use "
                    "each image's region from meta.csv (what a user there would enable).")
 def eval_command(data_dir: Path, json_out: Path | None, report_dir: Path | None,
-                 detector: Path | None, recognizer: Path | None, threads: int, score: float,
+                 detector: Path | None, recognizer: Path | None, threads: int, score: float | None,
                  peers: str, crops_only: bool, margin: str | None, refine: bool,
                  formats: str) -> None:
     """Score detection, rectification and recognition on DATA_DIR (labels.csv + images)."""
@@ -105,7 +106,8 @@ def eval_command(data_dir: Path, json_out: Path | None, report_dir: Path | None,
             def progress(done: int, total: int) -> None:
                 bar.length = total
                 bar.update(1)
-            scenes = evaluate_scenes(ds, pipeline, score, progress,
+            threshold = score if score is not None else det.operating_threshold
+            scenes = evaluate_scenes(ds, pipeline, threshold, progress,
                                      auto_formats=formats == "auto")
         for p in peer_objs:
             peer_scenes[p.name] = _peer_found(ds, p)

@@ -74,6 +74,9 @@ class DetectorSpec(BaseModel):
     output_is_logits: bool = True
     outputs: dict[str, str] = Field(default_factory=dict)
     """Role of each output tensor by name: 'classes', 'boxes', 'corners'."""
+    score_threshold: float | None = Field(default=None, ge=0.0, le=1.0)
+    """Operating score threshold chosen when the model was converted (edgeocr-convert
+    measures it on real plate-free photos and synthetic scenes); None: 0.5."""
 
 
 class Sidecar(BaseModel):

@@ -36,6 +36,7 @@ VAL_FOLDER_MAX = {"recognizer": 2000, "detector": 500}
 CALIB_SEED = 0
 # A different seed from calibration, so verification runs on samples the scales never saw.
 VAL_SEED = 1_000_003
+DEFAULT_NEGATIVES = Path("../shared/backgrounds/real-negatives")
 
 
 class UsageProblem(Exception):
@@ -56,6 +57,9 @@ class Options:
     latency_runs: int
     progress: bool
     precision: Precision = "int8"
+    negatives: Path | None = None
+    """Plate-free photos for a detector's score threshold (None: DEFAULT_NEGATIVES if
+    it exists, else no threshold is chosen)."""
 
 
 def _check_writable_dir(path: Path, what: str) -> None:
@@ -184,7 +188,11 @@ def run(opts: Options) -> tuple[dict[str, Any], int]:
         metrics |= {f"latency_ms_{k}": v for k, v in latency.items()}
         metrics |= {k: float(cmp[k]) for k in ("drop", "read_agreement", "detection_agreement")
                     if k in cmp}
+        threshold = _choose_threshold(opts, tmp_model, info, val, plain)
         sidecar = plain.model_copy(update={"metrics": _finite(metrics)})
+        if threshold is not None and sidecar.detector is not None:
+            sidecar = sidecar.model_copy(update={"detector": sidecar.detector.model_copy(
+                update={"score_threshold": threshold.threshold})})
         tmp_side = write_sidecar(tmp_model, sidecar)
         # Only now does anything appear at the output path: model first, then its sidecar.
         side_path = sidecar_path(opts.out)
@@ -217,6 +225,9 @@ def run(opts: Options) -> tuple[dict[str, Any], int]:
     if opts.target == "edgetpu" and not gate.ok:
         failures.append("Edge TPU gate: " + "; ".join(gate.problems))
     warnings = []
+    if info.role == "detector" and threshold is None:
+        warnings.append("no plate-free photos (--negatives): no score threshold chosen; the "
+                        "device will use 0.5")
     if info.role == "detector" and not cmp["keras"].get("objects"):
         warnings.append("no ground-truth objects of the model's classes in the validation set: "
                         "AP50 says nothing; pass --val with labelled images")
@@ -238,9 +249,32 @@ def run(opts: Options) -> tuple[dict[str, Any], int]:
         "verification": cmp, "max_drop": opts.max_drop, "latency_ms": latency,
         "latency_runs": opts.latency_runs, "ops": ops, "edgetpu": gate.as_dict(),
         "target": opts.target, "passed": not failures, "failures": failures,
+        "score_threshold": None if threshold is None else {
+            "threshold": threshold.threshold, "reason": threshold.reason,
+            "negatives": threshold.negatives, "synthetic_images": threshold.synthetic_images,
+            "rows": [r.__dict__ for r in threshold.rows]},
         "warnings": warnings,
     }
     return report, 3 if failures else 0
+
+
+def _choose_threshold(opts: Options, tmp_model: Path, info: Any, val: list[Any],
+                      plain: Any) -> Any:
+    """A detector's operating threshold (edgeocr_convert.threshold), or None."""
+    if info.role != "detector" or plain.detector is None:
+        return None
+    folder = opts.negatives or (DEFAULT_NEGATIVES if DEFAULT_NEGATIVES.is_dir() else None)
+    if folder is None:
+        return None
+    from tqdm import tqdm
+
+    from edgeocr_convert.threshold import choose_threshold, list_negatives
+
+    negatives = list_negatives(folder)
+    with tqdm(total=len(negatives) + len(val), desc="threshold", unit="img",
+              disable=not opts.progress, leave=False) as bar:
+        return choose_threshold(tmp_model, val, negatives, info.value_range,
+                                info.colour == "rgb", plain.detector.class_names, bar.update)
 
 
 def _summary(report: dict[str, Any]) -> str:
@@ -275,6 +309,13 @@ def _summary(report: dict[str, Any]) -> str:
                      f" on the CPU -> {comp['output_model']} ({comp['message']})")
     elif comp:
         lines.append(f"  compiler  {comp['message']}")
+    thr = report.get("score_threshold")
+    if thr:
+        row = next(r for r in thr["rows"] if r["threshold"] == thr["threshold"])
+        lines.append(f"  threshold {thr['threshold']:.2f} ({thr['reason']}): "
+                     f"{row['negative_fp_per_image']:.3f} false positives per plate-free photo "
+                     f"({thr['negatives']}), synthetic precision "
+                     f"{row['synthetic_precision']:.1%} recall {row['synthetic_recall']:.1%}")
     lines += [f"  warning   {w}" for w in report["warnings"]]
     lines.append("  result    " + ("PASS" if report["passed"]
                                    else "FAIL: " + "; ".join(report["failures"])))
@@ -311,11 +352,16 @@ def _fail(message: str) -> None:
 @click.option("--float", "as_float", is_flag=True,
               help="Write the float32 twin instead (default name MODEL_float.tflite): no "
                    "quantization, verified the same way; it cannot run on the Edge TPU.")
+@click.option("--negatives", type=click.Path(path_type=Path, file_okay=False, exists=True),
+              default=None,
+              help="Detector: real photos with no plates or house numbers, to choose its "
+                   f"score threshold [default: {DEFAULT_NEGATIVES} when it exists].")
 @click.option("--no-progress", is_flag=True, help="No progress bars.")
 @click.option("-v", "--verbose", count=True, help="More logging (-v info, -vv debug).")
 def main(model: Path, out: Path | None, calib: Path | None, calib_synthetic: int, target: str,
          val: Path | None, val_synthetic: int, max_drop: float, json_path: Path | None,
-         latency_runs: int, as_float: bool, no_progress: bool, verbose: int) -> None:
+         latency_runs: int, as_float: bool, negatives: Path | None, no_progress: bool,
+         verbose: int) -> None:
     """Convert a Keras detector or recognizer (.h5/.keras) to a verified full-int8 .tflite
     (--float: its float32 twin)."""
     logging.basicConfig(level=max(logging.WARNING - 10 * verbose, logging.DEBUG),
@@ -331,7 +377,7 @@ def main(model: Path, out: Path | None, calib: Path | None, calib_synthetic: int
                    val_synthetic=val_synthetic, max_drop=max_drop, json_path=json_path,
                    latency_runs=latency_runs,
                    progress=not no_progress and sys.stderr.isatty(),
-                   precision="float32" if as_float else "int8")
+                   precision="float32" if as_float else "int8", negatives=negatives)
     try:
         report, code = run(opts)
         if json_path is not None:
