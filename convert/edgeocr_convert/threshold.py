@@ -1,18 +1,15 @@
 """The detector's operating score threshold, chosen at conversion time and kept in its sidecar.
 
 A detector trained on synthetic scenes is less sure of itself on real photos, so a fixed
-0.5 throws real plates away. The threshold is chosen by a rule fixed in advance, on data the
-device-side numbers are never measured on:
-
-* false positives per image on **real photos without plates or house numbers** (the
-  ``real-negatives`` folder, whole photos letterboxed as the device does) must stay at or
-  below ``MAX_NEGATIVE_FP`` (half the 0.1 per image the project aims at), and
-* precision on the **synthetic validation scenes** (IoU 0.5, class-aware) must be at least
-  ``MIN_SYNTHETIC_PRECISION``;
-
-the lowest threshold on the grid that meets both is taken (``FALLBACK`` when none does).
-The device runs the detector through :class:`edgeocr.detect.Detector`, so this is measured
-with the same code, int8 model and letterboxing.
+0.5 throws real plates away. The threshold is the lowest on the grid at which false
+positives per image on **real photos without plates or house numbers** (the
+``real-negatives`` folder, whole photos letterboxed as the device does) stay at or below
+``MAX_NEGATIVE_FP`` (half the 0.1 per image the project aims at); ``FALLBACK`` when none
+does. Precision and recall on the synthetic validation scenes are reported beside it but do
+not decide: those scenes are built to be hard (text decoys, objects down to 12 px), so their
+precision says little about real frames. The device runs the detector through
+:class:`edgeocr.detect.Detector`, so this is measured with the same code, int8 model and
+letterboxing. The rule was fixed before looking at any real plate photo's scores.
 """
 
 from __future__ import annotations
@@ -28,7 +25,6 @@ from edgeocr_convert.calibration import Sample
 
 GRID = tuple(round(0.1 + 0.05 * i, 2) for i in range(17))  # 0.10 .. 0.90
 MAX_NEGATIVE_FP = 0.05
-MIN_SYNTHETIC_PRECISION = 0.9
 FALLBACK = 0.5
 MAX_NEGATIVES = 600
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
@@ -125,16 +121,14 @@ def choose_threshold(model: Path, samples: Sequence[Sample], negatives: Sequence
                     tp += 1
         rows.append(ThresholdRow(t, fp_neg, tp / n_pred if n_pred else 1.0,
                                  tp / n_truth if n_truth else 0.0))
-    ok = [r for r in rows if r.negative_fp_per_image <= MAX_NEGATIVE_FP
-          and r.synthetic_precision >= MIN_SYNTHETIC_PRECISION]
+    ok = [r for r in rows if r.negative_fp_per_image <= MAX_NEGATIVE_FP]
     if not n_neg:
         return ThresholdChoice(FALLBACK, tuple(rows), 0, len(samples),
                                "no negative photos were readable: default kept")
     if not ok:
         return ThresholdChoice(FALLBACK, tuple(rows), n_neg, len(samples),
-                               "no threshold met both limits: default kept")
+                               "no threshold kept false positives low enough: default kept")
     best_row = ok[0]
     return ThresholdChoice(
         best_row.threshold, tuple(rows), n_neg, len(samples),
-        f"lowest with <= {MAX_NEGATIVE_FP:g} false positives per plate-free photo and "
-        f">= {MIN_SYNTHETIC_PRECISION:.0%} synthetic precision")
+        f"lowest with <= {MAX_NEGATIVE_FP:g} false positives per plate-free photo")
