@@ -24,8 +24,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-EVAL_PLOTS = ("pr_curve.png", "accuracy_by_size.png", "worst_misses.png", "crop_failures.png")
-"""Pictures ``edgeocr eval --report`` writes that the document shows when present."""
+EVAL_PLOTS = ("pr_curve.png", "accuracy_by_size.png", "accuracy_by_angle.png")
+"""Plots ``edgeocr eval --report`` writes that the document shows when present. The failure
+galleries (worst_misses.png, crop_failures.png) show the evaluation photos themselves, whose
+licences do not allow shipping them: they stay in the report folder and are only linked."""
+GALLERIES = ("worst_misses.png", "crop_failures.png")
 
 
 class DocError(Exception):
@@ -206,6 +209,11 @@ def accuracy_section(ev: dict[str, Any] | None, note: str | None, report_dir: Pa
                 dst.parent.mkdir(parents=True, exist_ok=True)
                 shutil.copyfile(src, dst)
                 lines += [f"![{name[:-4].replace('_', ' ')}]({rel(dst, out)})", ""]
+        shown = [n for n in GALLERIES if (report_dir / n).is_file()]
+        if shown:
+            lines += ["Failure galleries (not copied here: they show the evaluation photos, "
+                      "which may not be redistributed): " + ", ".join(
+                          f"`{report_dir / n}`" for n in shown) + ".", ""]
     return lines
 
 

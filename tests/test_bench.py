@@ -275,3 +275,22 @@ def test_make_doc_rejects_other_json(tmp_path: Path, capsys: pytest.CaptureFixtu
 
 def test_run_all_script_parses() -> None:
     subprocess.run(["bash", "-n", str(REPO / "benchmarks" / "run_all.sh")], check=True)
+
+
+def test_make_doc_never_copies_photo_galleries(tmp_path: Path) -> None:
+    """Plots from the eval report are copied next to the document; the failure galleries
+    (they show the evaluation photos) are only named, never copied."""
+    ev = tmp_path / "eval.json"
+    ev.write_text(json.dumps(_fake_eval()))
+    report = tmp_path / "report"
+    report.mkdir()
+    png = b"\x89PNG\r\n\x1a\n" + b"0" * 16
+    for name in ("pr_curve.png", "worst_misses.png", "crop_failures.png"):
+        (report / name).write_bytes(png)
+    out = tmp_path / "docs" / "BENCHMARKS.md"
+    assert _make_doc().main(["--eval", str(ev), "--eval-report", str(report),
+                             "--out", str(out)]) == 0
+    copied = sorted(p.name for p in (out.parent / "img").iterdir())
+    assert "eval_pr_curve.png" in copied
+    assert not any("worst" in n or "crop_failures" in n for n in copied)
+    assert str(report / "worst_misses.png") in out.read_text()
