@@ -312,6 +312,32 @@ def context_section(docs: Sequence[dict[str, Any]]) -> list[str]:
     return lines
 
 
+def timing_section(runs: Sequence[dict[str, Any]]) -> list[str]:
+    """Per-crop and per-image times of every engine, one column per eval run (threads)."""
+    if not runs:
+        return []
+    engines: list[str] = []
+    for ev in runs:
+        engines += [c["engine"] for c in ev["crops"] if c["engine"] not in engines]
+    peers = sorted({p for ev in runs for p in (ev.get("peer_scenes_found") or {})})
+    heads = [f"{ev.get('threads', '?')} thread(s)" for ev in runs]
+    rows = []
+    for e in ours_first(engines):
+        rows.append([f"{e}: ms / crop"] + [
+            ms(next((c.get("median_ms") for c in ev["crops"] if c["engine"] == e), None))
+            for ev in runs])
+    rows.append(["edgeocr int8 pipeline: ms / image"] + [
+        ms((ev.get("scenes") or {}).get("frame_ms_median")) for ev in runs])
+    for p in peers:
+        rows.append([f"{p}: ms / image"] + [
+            ms((ev.get("peer_scenes_found") or {}).get(p, {}).get("ms_per_image"))
+            for ev in runs])
+    return ["### Time per crop and per image by thread count", "",
+            "Medians from the same evaluation runs (threads = interpreter threads for ours, "
+            "the engine's thread setting for each peer; images at full size, file decoding "
+            "excluded).", "", *table(["engine", *heads], rows), ""]
+
+
 def soak_section(soak: dict[str, Any]) -> list[str]:
     """The daemon on a looping clip: memory over time and a broker reconnect storm."""
     st = soak["storm"]
@@ -339,7 +365,8 @@ def soak_section(soak: dict[str, Any]) -> list[str]:
 
 def render(bench: Sequence[dict[str, Any]], ev: dict[str, Any] | None, eval_note: str | None,
            report_dir: Path | None, commands: Sequence[str], out: Path,
-           img_dir: Path, soak: dict[str, Any] | None = None) -> str:
+           img_dir: Path, soak: dict[str, Any] | None = None,
+           more_evals: Sequence[dict[str, Any]] = ()) -> str:
     lines = ["# edgeocr benchmarks", "",
              f"Generated {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')} by "
              "`benchmarks/run_all.sh` (tables and plots by `benchmarks/make_doc.py`). "
@@ -347,6 +374,7 @@ def render(bench: Sequence[dict[str, Any]], ev: dict[str, Any] | None, eval_note
              "the machine described next; re-run them to refresh it.", ""]
     lines += context_section(bench)
     lines += accuracy_section(ev, eval_note, report_dir, img_dir, out)
+    lines += timing_section([e for e in (ev, *more_evals) if e is not None])
     lines += ["## Speed", ""]
     if not bench:
         lines += ["No benchmark results were given.", ""]
@@ -369,6 +397,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--eval-note", help="a note shown above the accuracy tables")
     ap.add_argument("--commands", type=Path, help="file with the exact commands, one a line")
     ap.add_argument("--soak", type=Path, help="benchmarks/soak.py --json output")
+    ap.add_argument("--eval-more", type=Path, action="append", default=[],
+                    help="another edgeocr eval --json run (e.g. at another thread count), "
+                         "for the timing table (repeatable)")
     ap.add_argument("--out", type=Path, default=Path("docs/BENCHMARKS.md"))
     ap.add_argument("--img-dir", type=Path, default=None, help="default: <out folder>/img")
     args = ap.parse_args(argv)
@@ -391,8 +422,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             except OSError as exc:
                 raise DocError(f"{args.commands}: {exc.strerror or exc}") from None
         soak = load_json(args.soak, "soak results") if args.soak is not None else None
+        more = []
+        for path in args.eval_more:
+            doc = load_json(path, "eval results")
+            check_eval(path, doc)
+            more.append(doc)
         text = render(bench, ev, args.eval_note, args.eval_report, commands, args.out, img_dir,
-                      soak)
+                      soak, more)
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(text, encoding="utf-8")
     except DocError as exc:

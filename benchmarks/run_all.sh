@@ -5,7 +5,8 @@
 #   benchmarks/run_all.sh [DATA_DIR]          # default ../shared/realdata/dev
 #
 # Environment: OUT (raw results, default build/benchmarks), FRAMES (200), THREADS (1,2),
-# PEERS (tesseract,rapidocr), SOAK_MINUTES (0 = no daemon soak; 10 for the published page), VARIANTS (extra "NAME:DETECTOR:RECOGNIZER" pairs, space
+# PEERS (tesseract,rapidocr), EVAL_THREADS2 (2: a second eval at that thread count for the
+# timing table; 0 skips it), SOAK_MINUTES (0 = no daemon soak; 10 for the published page), VARIANTS (extra "NAME:DETECTOR:RECOGNIZER" pairs, space
 # separated, e.g. a float build next to the shipped int8 one), BASE_VARIANT (default
 # "int8::", the shipped models), DOC and IMG (docs/BENCHMARKS.md, docs/img), EDGEOCR, PYTHON.
 # A failing eval is noted in the document and does not stop the speed measurements.
@@ -51,6 +52,13 @@ else
     fi
 fi
 
+# The same evaluation at another thread count, for the timing table (EVAL_THREADS2=0: skip).
+MORE_ARGS=()
+if [ "${EVAL_THREADS2:-2}" != "0" ] && run "$EDGEOCR" eval "$DATA" --peers "$PEERS" \
+        --threads "${EVAL_THREADS2:-2}" --json "$OUT/eval_threads${EVAL_THREADS2:-2}.json"; then
+    MORE_ARGS=(--eval-more "$OUT/eval_threads${EVAL_THREADS2:-2}.json")
+fi
+
 # SOAK_MINUTES > 0: also run the daemon soak + reconnect storm (benchmarks/soak.py).
 SOAK_ARGS=()
 if [ "${SOAK_MINUTES:-0}" != "0" ] && run "$PYTHON" benchmarks/soak.py --minutes "$SOAK_MINUTES" \
@@ -77,7 +85,7 @@ if run "$EDGEOCR" bench --model-only --frames 500 --threads "$THREADS" "${VARIAN
     BENCH_ARGS+=(--bench "$OUT/bench_model.json")
 fi
 
-DOC_ARGS=("${BENCH_ARGS[@]}" "${EVAL_ARGS[@]}" "${SOAK_ARGS[@]}" --commands "$COMMANDS"
+DOC_ARGS=("${BENCH_ARGS[@]}" "${EVAL_ARGS[@]}" "${MORE_ARGS[@]}" "${SOAK_ARGS[@]}" --commands "$COMMANDS"
           --out "${DOC:-docs/BENCHMARKS.md}" --img-dir "${IMG:-docs/img}")
 if [ -n "$EVAL_NOTE" ]; then DOC_ARGS+=(--eval-note "$EVAL_NOTE"); fi
 "$PYTHON" benchmarks/make_doc.py "${DOC_ARGS[@]}"

@@ -244,10 +244,15 @@ def test_make_doc_renders_from_json(tmp_path: Path) -> None:
                   "cpu_s_per_min": 5.0},
         "reads_received": 60, "reads_unique": 59, "duplicates": 1,
         "reads_published_last_stats": 59, "daemon_exit": 0}))
+    two = _fake_eval()
+    two["threads"] = 2
+    two["peer_scenes_found"]["tesseract"]["ms_per_image"] = 140.0
+    ev2 = tmp_path / "eval2.json"
+    ev2.write_text(json.dumps(two))
     out = tmp_path / "docs" / "BENCHMARKS.md"
     make_doc = _make_doc()
     assert make_doc.main(["--eval", str(ev), "--bench", str(bench), "--commands", str(cmds),
-                          "--soak", str(soak), "--out", str(out)]) == 0
+                          "--soak", str(soak), "--eval-more", str(ev2), "--out", str(out)]) == 0
     text = out.read_text()
     # ours next to the peer, per source
     assert "| source | n | edgeocr int8 (formats) | tesseract |" in text
@@ -255,6 +260,8 @@ def test_make_doc_renders_from_json(tmp_path: Path) -> None:
     assert "| openalpr_us | 1 | 0.0% | 100.0% |" in text
     assert "| plate/ccpd | 2 | 50.0% | 0.0% |" in text  # found anywhere: ours, tesseract
     assert "| median ms / image |  | 11.00 | 250.00 |" in text
+    assert "| engine | ? thread(s) | 2 thread(s) |" in text  # the first fake has no threads
+    assert "| tesseract: ms / image | 250.00 | 140.00 |" in text
     assert "| resident memory after 10 min | 123.0 MiB |" in text
     assert "| reads received / unique / duplicates | 60 / 59 / 1 |" in text
     assert "| int8 | cpu | 1 | 50.0 | 1.20 | 1.50 / 2.50 |" in text

@@ -112,7 +112,7 @@ def eval_command(data_dir: Path, json_out: Path | None, report_dir: Path | None,
         for p in peer_objs:
             peer_scenes[p.name] = _peer_found(ds, p)
 
-    _write_outputs(crops, scenes, peer_scenes, ds.root, json_out, report_dir)
+    _write_outputs(crops, scenes, peer_scenes, ds.root, json_out, report_dir, threads)
 
 
 def _pair(text: str) -> tuple[float, float]:
@@ -156,13 +156,14 @@ def _peer_found(ds: LabelledSet, p: Peer) -> dict[str, float]:
 
 def _write_outputs(crops: list[RecognitionReport], scenes: SceneReport | None,
                    peer_scenes: dict[str, dict[str, float]], root: Path,
-                   json_out: Path | None, report_dir: Path | None) -> None:
+                   json_out: Path | None, report_dir: Path | None, threads: int) -> None:
     from edgeocr.evaluation import report
 
     summary = report.markdown_summary(crops, scenes, peer_scenes, f"edgeocr eval: {root}")
     click.echo(summary)
     data = {
         "data": str(root),
+        "threads": threads,
         "crops": [c.as_dict() for c in crops],
         "scenes": scenes.as_dict() if scenes is not None else None,
         "peer_scenes_found": peer_scenes,
