@@ -105,6 +105,7 @@ class ModelsConfig(_Model):
     threads: Annotated[int, Field(ge=0)] = 0
     detect_score: Annotated[float, Field(ge=0, le=1)] | None = None
     detect_iou: Annotated[float, Field(ge=0, le=1)] = 0.45
+    detect_tiles: Literal[1, 2] | None = None
 
 
 class ReadsConfig(_Model):

@@ -99,7 +99,7 @@ def build_pipeline(config: EdgeocrConfig) -> Stage:
     m = config.models
     try:
         detector = Detector(m.detector, m.delegate, m.threads, score_threshold=m.detect_score,
-                            iou_threshold=m.detect_iou)
+                            iou_threshold=m.detect_iou, tiles=m.detect_tiles)
     except (SidecarError, RuntimeBackendError, OSError, ValueError) as exc:
         raise StartupError([f"models.detector: {exc}"]) from None
     try:

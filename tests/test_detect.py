@@ -35,7 +35,7 @@ BLUE_LEVEL = 120  # bright enough for the detector (mean > 0.35), dark in grey
 
 @pytest.fixture(scope="module")
 def detector(tiny_models: TinyModels) -> Detector:
-    return Detector(tiny_models.detector, threads=1)
+    return Detector(tiny_models.detector, threads=1, tiles=1)
 
 
 @pytest.fixture(scope="module")
@@ -64,6 +64,38 @@ def test_detects_cells_and_maps_back_through_letterbox(detector: Detector) -> No
     np.testing.assert_allclose(np.asarray(plate.corners),
                                [[192, 0], [448, 0], [448, 128], [192, 128]], atol=1.0)
     assert plate.score > 0.9 and house.score > 0.9
+
+
+def test_tiles_cover_the_frame_with_overlap() -> None:
+    from edgeocr.detect import tile_boxes
+
+    tiles = tile_boxes(1600, 1200, 2, 0.25)
+    assert len(tiles) == 4
+    assert tiles[0][:2] == (0, 0) and tiles[-1][2:] == (1600, 1200)
+    covered = np.zeros((1200, 1600), bool)
+    for x0, y0, x1, y1 in tiles:
+        covered[y0:y1, x0:x1] = True
+        assert abs((x1 - x0) - 1600 / 1.75) <= 1 and abs((y1 - y0) - 1200 / 1.75) <= 1
+    assert covered.all()
+    assert tiles[0][2] - tiles[1][0] == pytest.approx(0.25 * (tiles[0][2] - tiles[0][0]), abs=1)
+
+
+def test_large_frames_are_tiled_to_find_small_objects(tiny_models: TinyModels) -> None:
+    # 512 px frame, 64 px input: the full-frame letterbox shrinks 8x and the 73 px red
+    # square fills too little of any cell; the top-left tile (292 px -> 64) puts it on
+    # cell (1, 1) whole.
+    img = np.zeros((512, 512, 3), np.uint8)
+    img[73:146, 73:146, RED] = 255
+    assert Detector(tiny_models.detector, threads=1, tiles=1).detect(img) == []
+    auto = Detector(tiny_models.detector, threads=1)
+    assert auto.grid_for(512, 512) == 2 and auto.grid_for(160, 120) == 1
+    (plate,) = auto.detect(img)
+    assert plate.kind == "plate"
+    cx, cy = (plate.box[0] + plate.box[2]) / 2, (plate.box[1] + plate.box[3]) / 2
+    assert 73 <= cx <= 146 and 73 <= cy <= 146
+    assert all(73 - 80 <= x <= 146 + 80 for x, _ in plate.corners)
+    with pytest.raises(ValueError, match="tiles"):
+        Detector(tiny_models.detector, tiles=3)
 
 
 def test_nothing_on_a_black_image(detector: Detector) -> None:

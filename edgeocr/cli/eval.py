@@ -46,6 +46,9 @@ def _fail(message: str) -> None:
 @click.option("--crops-only", is_flag=True, help="Only score the recognizer on label crops.")
 @click.option("--margin", default=None, metavar="X,Y",
               help="Rectification margin as fractions of the quad (default: the pipeline's).")
+@click.option("--tiles", type=click.Choice(["auto", "1", "2"]), default="auto",
+              show_default=True,
+              help="Detector tiling (2x2 grid): auto = only images at least 3x its input.")
 @click.option("--refine", is_flag=True,
               help="Snap predicted corners to image edges before warping (rectify.refine_quad).")
 @click.option("--formats", default="auto", show_default=True,
@@ -53,7 +56,7 @@ def _fail(message: str) -> None:
                    "each image's region from meta.csv (what a user there would enable).")
 def eval_command(data_dir: Path, json_out: Path | None, report_dir: Path | None,
                  detector: Path | None, recognizer: Path | None, threads: int, score: float | None,
-                 peers: str, crops_only: bool, margin: str | None, refine: bool,
+                 peers: str, crops_only: bool, margin: str | None, tiles: str, refine: bool,
                  formats: str) -> None:
     """Score detection, rectification and recognition on DATA_DIR (labels.csv + images)."""
     from edgeocr.detect import Detector
@@ -65,8 +68,9 @@ def eval_command(data_dir: Path, json_out: Path | None, report_dir: Path | None,
     try:
         ds = load_labelled_dir(data_dir)
         rec = Recognizer(recognizer, threads=threads)
-        det = None if crops_only else Detector(detector, threads=threads,
-                                               score_threshold=AP_SCORE)
+        det = None if crops_only else Detector(
+            detector, threads=threads, score_threshold=AP_SCORE,
+            tiles=None if tiles == "auto" else int(tiles))
         margins = MARGIN if margin is None else _pair(margin)
         pack_list = tuple(p.strip() for p in formats.split(",") if p.strip())
         if formats != "auto":

@@ -83,7 +83,8 @@ def _round(v: float, nd: int = 2) -> float:
 
 
 def _process(paths: Iterable[Path], crops: bool, kind: str, threads: int,
-             detector: Path | None, recognizer: Path | None) -> Iterable[dict[str, Any]]:
+             detector: Path | None, recognizer: Path | None,
+             tiles: int | None = None) -> Iterable[dict[str, Any]]:
     from edgeocr.formats import DEFAULT_PACKS, apply_formats
     from edgeocr.recognize import Recognizer
 
@@ -107,7 +108,7 @@ def _process(paths: Iterable[Path], crops: bool, kind: str, threads: int,
     from edgeocr.detect import Detector
     from edgeocr.pipeline import Pipeline
 
-    pipe = Pipeline(Detector(detector, threads=threads), rec)
+    pipe = Pipeline(Detector(detector, threads=threads, tiles=tiles), rec)
     for path in paths:
         try:
             image = decode_image(path, cv2.IMREAD_COLOR)
@@ -158,16 +159,21 @@ def _table(rows: list[dict[str, Any]]) -> list[str]:
               help="Detector .tflite (default: the shipped model).")
 @click.option("--recognizer", type=click.Path(path_type=Path, dir_okay=False),
               help="Recognizer .tflite (default: the shipped model).")
+@click.option("--tiles", type=click.Choice(["auto", "1", "2"]), default="auto",
+              show_default=True,
+              help="Also detect on a 2x2 grid of tiles: auto = only for images at least 3x "
+                   "the detector input.")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 def read(crops: bool, kind: str, threads: int, as_json: bool, detector: Path | None,
-         recognizer: Path | None, paths: tuple[Path, ...]) -> None:
+         recognizer: Path | None, tiles: str, paths: tuple[Path, ...]) -> None:
     """Read plates and house numbers in image files or folders (searched recursively
     for .jpg, .jpeg, .png, .bmp). Exits 1 when some image could not be read."""
     failed = False
     rows: list[dict[str, Any]] = []
     try:
         images = collect_images(paths)
-        for row in _process(images, crops, kind, threads, detector, recognizer):
+        for row in _process(images, crops, kind, threads, detector, recognizer,
+                            None if tiles == "auto" else int(tiles)):
             failed = failed or "error" in row
             if as_json:
                 click.echo(json.dumps(row))
