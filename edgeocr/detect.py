@@ -165,13 +165,15 @@ class Detector:
             return self.tiles
         return 2 if max(width, height) >= AUTO_TILE_FACTOR * max(self._w, self._h) else 1
 
-    def detect(self, image: npt.NDArray[Any]) -> list[Detection]:
-        """Detections in pixels of ``image`` (grey, BGR or BGRA; uint8 or uint16), best first."""
+    def detect(self, image: npt.NDArray[Any], grid: int | None = None) -> list[Detection]:
+        """Detections in pixels of ``image`` (grey, BGR or BGRA; uint8 or uint16), best first.
+        ``grid`` overrides :meth:`grid_for` (a caller that downscaled a big frame decides
+        from the original size)."""
         if not isinstance(image, np.ndarray) or image.size == 0 or image.ndim not in (2, 3):
             raise ValueError("image is empty or not an image array")
         height, width = image.shape[:2]
         found = self._detect_once(image)
-        if self.grid_for(width, height) == 1:
+        if (grid if grid is not None else self.grid_for(width, height)) == 1:
             return found
         for x0, y0, x1, y1 in tile_boxes(width, height, 2, TILE_OVERLAP):
             for d in self._detect_once(image[y0:y1, x0:x1]):

@@ -11,7 +11,7 @@ import cv2
 import numpy.typing as npt
 
 from edgeocr.core.types import Detection, Image, Quad, Read
-from edgeocr.detect import Detector
+from edgeocr.detect import TILE_OVERLAP, Detector
 from edgeocr.formats import DEFAULT_PACKS, apply_formats, check_packs
 from edgeocr.recognize import Recognizer
 from edgeocr.rectify import MARGIN, rectify, scaled_quad
@@ -53,28 +53,34 @@ class Pipeline:
 
     def _detection_frame(
         self, image: Image, lores: Image | None
-    ) -> tuple[npt.NDArray[Any], float]:
-        """The frame to detect on and the factor from its pixels to ``image``'s."""
+    ) -> tuple[npt.NDArray[Any], float, int]:
+        """The frame to detect on, the factor from its pixels to ``image``'s, and the
+        detector's tiling grid for it."""
         w = image.shape[1]
         if lores is not None:
-            return lores, w / lores.shape[1]
+            return lores, w / lores.shape[1], self.detector.grid_for(lores.shape[1],
+                                                                      lores.shape[0])
+        grid = self.detector.grid_for(w, image.shape[0])
         dw, dh = self.detector.input_size
         factor = min(dw / w, dh / image.shape[0])
+        if grid > 1:
+            # Tiled: keep enough pixels that each tile, not the whole frame, fills the input.
+            factor *= grid - (grid - 1) * TILE_OVERLAP
         if factor * DOWNSCALE_ABOVE >= 1.0:
-            return image, 1.0
+            return image, 1.0, grid
         # Detect on a copy about the size of the network input: the warp still samples
         # the full-resolution image, so nothing is lost for recognition.
         size = (max(1, round(w * factor)), max(1, round(image.shape[0] * factor)))
         small: npt.NDArray[Any] = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
-        return small, w / size[0]
+        return small, w / size[0], grid
 
     def process(self, image: Image, lores: Image | None = None) -> list[PipelineRead]:
         """Reads in ``image`` (full resolution, BGR); ``lores`` is an optional downscaled
         copy of the same moment to detect on."""
         t_start = time.perf_counter()
-        frame, scale = self._detection_frame(image, lores)
+        frame, scale, grid = self._detection_frame(image, lores)
         t0 = time.perf_counter()
-        detections = self.detector.detect(frame)
+        detections = self.detector.detect(frame, grid)
         detect_ms = _ms(t0)
         width, height = self.recognizer.input_size
         results: list[PipelineRead] = []

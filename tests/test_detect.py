@@ -246,6 +246,21 @@ def test_pipeline_reads_a_house_number(detector: Detector, recognizer: Recognize
     assert pipe.last_timings_ms["total"] >= pipe.last_timings_ms["detect"]
 
 
+def test_pipeline_tiles_a_big_frame_from_its_full_size(tiny_models: TinyModels,
+                                                       recognizer: Recognizer) -> None:
+    # The pipeline shrinks a 512 px frame before detecting; with auto tiling it keeps 1.75x
+    # the input (112 px) and tiles that, so the small red square is still found.
+    img = np.zeros((512, 512, 3), np.uint8)
+    img[73:146, 73:146, RED] = 255
+    auto = Pipeline(Detector(tiny_models.detector, threads=1), recognizer)
+    (res,) = auto.process(img)
+    assert res.detection.kind == "plate"
+    cx = (res.detection.box[0] + res.detection.box[2]) / 2
+    assert 73 - 8 <= cx <= 146 + 8
+    single = Pipeline(Detector(tiny_models.detector, threads=1, tiles=1), recognizer)
+    assert single.process(img) == []
+
+
 def test_pipeline_with_lores_frame(detector: Detector, recognizer: Recognizer) -> None:
     pipe = Pipeline(detector, recognizer, margin=(0.0, 0.0))
     img = _house_scene("11A")
