@@ -195,7 +195,7 @@ def make_scene(
         else:
             kind = "plate" if rng.random() < SCENE_PLATE_SHARE else "house_number"
         obj = render_object(rng, kind)
-        max_w = width * (0.75 if n == 1 else 0.45)
+        max_w = width * (0.95 if n == 1 else 0.45)  # close-ups fill the frame
         tw = float(np.exp(rng.uniform(np.log(MIN_OBJECT_WIDTH), np.log(max(31.0, max_w)))))
         # Later attempts shrink, so a crowded scene still reaches min_objects.
         tw = max(tw / (1 + max(0, attempts - n)), MIN_OBJECT_WIDTH)
