@@ -17,13 +17,13 @@ tf = pytest.importorskip("tensorflow")
 
 from click.testing import CliRunner  # noqa: E402
 from edgeocr_convert.cli.train_cmd import cli  # noqa: E402
+from edgeocr_convert.data.crops import load_labelled_crops  # noqa: E402
 from edgeocr_convert.models.recognizer import build_recognizer  # noqa: E402
 from edgeocr_convert.synth.crops import make_crop  # noqa: E402
 from edgeocr_convert.train_recognizer import (  # noqa: E402
     BatchSpec,
     RecognizerTrainConfig,
     encode_batch,
-    load_labelled_crops,
     synth_sample,
     train_recognizer,
 )

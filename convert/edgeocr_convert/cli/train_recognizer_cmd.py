@@ -42,11 +42,8 @@ def recognizer(
     no_progress: bool,
 ) -> None:
     """Train the recognizer into OUT (Ctrl-C saves a checkpoint; --resume continues)."""
-    from edgeocr_convert.train_recognizer import (
-        RecognizerTrainConfig,
-        TrainDataError,
-        train_recognizer,
-    )
+    from edgeocr_convert.data.crops import TrainDataError
+    from edgeocr_convert.train_recognizer import RecognizerTrainConfig, train_recognizer
     from edgeocr_convert.training import CheckpointError
 
     cfg = RecognizerTrainConfig(
