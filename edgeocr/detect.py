@@ -65,10 +65,21 @@ AUTO_TILE_FACTOR = 3.0
 TILE_OVERLAP = 0.25
 """Fraction of a tile shared with its neighbour: objects up to this size appear whole in
 some tile."""
+NESTED = 0.8
+"""After tiling, a box with this share of its area inside a better box of its class is the
+same object seen at another scale."""
 DEFAULT_SCORE = 0.5
 """Score threshold for a model whose sidecar does not name one."""
 CROSS_CLASS_IOU = 0.7
 """Detections of different classes overlapping this much are one object: the best stays."""
+
+
+def _inside(a: npt.NDArray[np.float64], b: npt.NDArray[np.float64]) -> float:
+    """Share of box ``a``'s area that lies inside box ``b``."""
+    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    area = max(1e-9, (a[2] - a[0]) * (a[3] - a[1]))
+    return float(ix * iy / area)
 
 
 def tile_boxes(width: int, height: int, grid: int,
@@ -192,7 +203,9 @@ class Detector:
         return self._suppress(found)
 
     def _suppress(self, dets: list[Detection]) -> list[Detection]:
-        """Class-wise then cross-class suppression over detections from several passes."""
+        """Class-wise then cross-class suppression over detections from several passes.
+        Passes at different scales can also box one object twice, one box inside the
+        other: a box mostly inside a better one of its class (``NESTED``) goes too."""
         if len(dets) < 2:
             return dets
         boxes = np.array([d.box for d in dets], np.float64)
@@ -202,7 +215,14 @@ class Detector:
         keep = np.asarray(nms(boxes + cls[:, None] * span, scores, self.iou_threshold,
                               self.max_detections), np.intp)
         again = nms(boxes[keep], scores[keep], CROSS_CLASS_IOU, self.max_detections)
-        return [dets[int(i)] for i in keep[np.asarray(again, np.intp)]]
+        kept = [int(i) for i in keep[np.asarray(again, np.intp)]]  # best first
+        out: list[int] = []
+        for i in kept:
+            if not any(cls[j] == cls[i] and max(_inside(boxes[i], boxes[j]),
+                                                _inside(boxes[j], boxes[i])) >= NESTED
+                       for j in out):
+                out.append(i)
+        return [dets[i] for i in out]
 
     def _detect_once(self, image: npt.NDArray[Any]) -> list[Detection]:
         """One letterboxed invoke over the whole of ``image``."""

@@ -38,7 +38,8 @@ def test_tiny_models_through_the_daemon(tmp_path: Path, mosquitto: Broker,
     cfg = tmp_path / "c.toml"
     # The hand-set recognizer is not confident; the tracker's threshold is not under test.
     models = (f'[models]\ndetector = "{tiny_models.detector}"\n'
-              f'recognizer = "{tiny_models.recognizer}"\ndetect_score = 0.3\n')
+              f'recognizer = "{tiny_models.recognizer}"\ndetect_score = 0.3\n'
+              'detect_tiles = 1\n')  # the 64 px toy model would tile a 512 px frame
     cfg.write_text(config_text(mosquitto.port, tmp_path / "q.db", {"cam": str(folder)},
                                reads="min_confidence = 0.0") + models)
     config = load_config(cfg)

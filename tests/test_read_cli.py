@@ -90,7 +90,7 @@ def test_full_pipeline_json(tiny_models: TinyModels, tmp_path: Path) -> None:
     cv2.imwrite(str(scene), _house_scene("11A"))
     empty = tmp_path / "empty.png"
     cv2.imwrite(str(empty), np.zeros((80, 120, 3), np.uint8))
-    code, out, _ = _run(["--json", "--detector", str(tiny_models.detector),
+    code, out, _ = _run(["--json", "--detector", str(tiny_models.detector), "--tiles", "1",
                          "--recognizer", str(tiny_models.recognizer), str(scene), str(empty)])
     assert code == 0
     first, second = _lines(out)
