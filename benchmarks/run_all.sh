@@ -60,10 +60,13 @@ if [ "${EVAL_THREADS2:-2}" != "0" ] && run "$EDGEOCR" eval "$DATA" --peers "$PEE
 fi
 
 # SOAK_MINUTES > 0: also run the daemon soak + reconnect storm (benchmarks/soak.py).
+# SOAK_JSON: show an earlier soak.py --json result instead of running one.
 SOAK_ARGS=()
 if [ "${SOAK_MINUTES:-0}" != "0" ] && run "$PYTHON" benchmarks/soak.py --minutes "$SOAK_MINUTES" \
         --json "$OUT/soak.json"; then
     SOAK_ARGS=(--soak "$OUT/soak.json")
+elif [ -n "${SOAK_JSON:-}" ] && [ -f "$SOAK_JSON" ]; then
+    SOAK_ARGS=(--soak "$SOAK_JSON")
 fi
 
 # "int8::" is the shipped int8 pair (empty paths = shipped models).
