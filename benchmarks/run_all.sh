@@ -6,7 +6,7 @@
 #
 # Environment: OUT (raw results, default build/benchmarks), FRAMES (200), THREADS (1,2),
 # PEERS (tesseract,rapidocr), EVAL_THREADS2 (2: a second eval at that thread count for the
-# timing table; 0 skips it), SOAK_MINUTES (0 = no daemon soak; 10 for the published page), VARIANTS (extra "NAME:DETECTOR:RECOGNIZER" pairs, space
+# timing table; 0 skips it) with peers PEERS2 (default PEERS), SOAK_MINUTES (0 = no daemon soak; 10 for the published page), VARIANTS (extra "NAME:DETECTOR:RECOGNIZER" pairs, space
 # separated, e.g. a float build next to the shipped int8 one), BASE_VARIANT (default
 # "int8::", the shipped models), DOC and IMG (docs/BENCHMARKS.md, docs/img), EDGEOCR, PYTHON.
 # A failing eval is noted in the document and does not stop the speed measurements.
@@ -54,7 +54,7 @@ fi
 
 # The same evaluation at another thread count, for the timing table (EVAL_THREADS2=0: skip).
 MORE_ARGS=()
-if [ "${EVAL_THREADS2:-2}" != "0" ] && run "$EDGEOCR" eval "$DATA" --peers "$PEERS" \
+if [ "${EVAL_THREADS2:-2}" != "0" ] && run "$EDGEOCR" eval "$DATA" --peers "${PEERS2:-$PEERS}" \
         --threads "${EVAL_THREADS2:-2}" --json "$OUT/eval_threads${EVAL_THREADS2:-2}.json"; then
     MORE_ARGS=(--eval-more "$OUT/eval_threads${EVAL_THREADS2:-2}.json")
 fi

