@@ -6,7 +6,7 @@ matplotlib is a development dependency (``pip install edgeocr[dev]``), imported 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -96,33 +96,42 @@ def plot_pr(scenes: SceneReport, path: Path) -> None:
     plt.close(fig)
 
 
+def _plot_binned(rows: Sequence[SceneRecord], value: Callable[[SceneRecord], float],
+                 edges: Sequence[float], unit: str, xlabel: str, title: str, colour: str,
+                 path: Path) -> None:
+    """Bars of end-to-end exact match over bins of ``value``, each labelled with its n."""
+    plt = _plt()
+    labels, rates, counts = [], [], []
+    last = len(edges) - 2
+    for i, (lo, hi) in enumerate(itertools.pairwise(edges)):
+        sel = [r for r in rows if lo <= value(r) < hi or (i == last and value(r) == hi)]
+        if sel:
+            labels.append(f"{lo:.0f}-{hi:.0f}{unit}")
+            rates.append(100 * sum(r.pred == r.truth for r in sel) / len(sel))
+            counts.append(len(sel))
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    bars = ax.bar(labels, rates, color=colour)
+    for bar, n in zip(bars, counts, strict=True):
+        ax.text(bar.get_x() + bar.get_width() / 2, bar.get_height() + 1, f"n={n}",
+                ha="center", fontsize=7)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("end-to-end exact (%)")
+    ax.set_ylim(0, 105)
+    ax.set_title(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 def plot_by_size(records: Sequence[SceneRecord], path: Path) -> None:
     """End-to-end exact match by plate height in pixels (quantile bins)."""
     rows = [r for r in records if r.truth and r.plate_height > 0]
     if len(rows) < 4:
         return
-    plt = _plt()
     heights = np.array([r.plate_height for r in rows])
-    edges = np.unique(np.quantile(heights, np.linspace(0, 1, 6)))
-    labels, rates, counts = [], [], []
-    for lo, hi in itertools.pairwise(edges):
-        sel = [r for r in rows if lo <= r.plate_height <= hi]
-        if sel:
-            labels.append(f"{lo:.0f}-{hi:.0f}")
-            rates.append(100 * sum(r.pred == r.truth for r in sel) / len(sel))
-            counts.append(len(sel))
-    fig, ax = plt.subplots(figsize=(5, 3.5))
-    bars = ax.bar(labels, rates, color="#4a7ab5")
-    for bar, n in zip(bars, counts, strict=True):
-        ax.text(bar.get_x() + bar.get_width() / 2, bar.get_height() + 1, f"n={n}",
-                ha="center", fontsize=7)
-    ax.set_xlabel("plate height in the image (px)")
-    ax.set_ylabel("end-to-end exact (%)")
-    ax.set_ylim(0, 105)
-    ax.set_title("Accuracy by plate size")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    edges = [float(e) for e in np.unique(np.quantile(heights, np.linspace(0, 1, 6)))]
+    _plot_binned(rows, lambda r: r.plate_height, edges, "", "plate height in the image (px)",
+                 "Accuracy by plate size", "#4a7ab5", path)
 
 
 def quad_tilt(quad: Quad) -> float:
@@ -138,27 +147,10 @@ def plot_by_angle(records: Sequence[SceneRecord], path: Path) -> None:
             and r.corner_error is not None]
     if len(rows) < 2:
         return
-    plt = _plt()
-    edges = [0.0, 5.0, 10.0, 20.0, 90.0]
-    labels, rates, counts = [], [], []
-    for lo, hi in itertools.pairwise(edges):
-        sel = [r for r in rows if r.truth_quad is not None and lo <= quad_tilt(r.truth_quad) < hi]
-        if sel:
-            labels.append(f"{lo:.0f}-{hi:.0f}°")
-            rates.append(100 * sum(r.pred == r.truth for r in sel) / len(sel))
-            counts.append(len(sel))
-    fig, ax = plt.subplots(figsize=(5, 3.5))
-    bars = ax.bar(labels, rates, color="#b5804a")
-    for bar, n in zip(bars, counts, strict=True):
-        ax.text(bar.get_x() + bar.get_width() / 2, bar.get_height() + 1, f"n={n}",
-                ha="center", fontsize=7)
-    ax.set_xlabel("tilt of the plate's top edge (quad-labelled rows)")
-    ax.set_ylabel("end-to-end exact (%)")
-    ax.set_ylim(0, 105)
-    ax.set_title("Accuracy by angle")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _plot_binned(rows, lambda r: quad_tilt(r.truth_quad) if r.truth_quad else 0.0,
+                 [0.0, 5.0, 10.0, 20.0, 90.0], "°",
+                 "tilt of the plate's top edge (quad-labelled rows)", "Accuracy by angle",
+                 "#b5804a", path)
 
 
 def _tile(image: Image, width: int, height: int) -> Image:
