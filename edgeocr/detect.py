@@ -211,18 +211,31 @@ class Detector:
         boxes = np.array([d.box for d in dets], np.float64)
         scores = np.array([d.score for d in dets], np.float64)
         cls = np.array([self.class_names.index(d.kind) for d in dets])
+        return [dets[i] for i in self._keep(boxes, scores, cls, nested=True)]
+
+    def _keep(self, boxes: npt.NDArray[np.float64], scores: npt.NDArray[Any],
+              cls: npt.NDArray[Any], nested: bool) -> list[int]:
+        """Indices kept, best first: class-wise NMS, then one kind per object (a plate and
+        a house number box that nearly coincide are the model hesitating), then with
+        ``nested`` boxes mostly inside a better one of their class."""
+        # Class-wise NMS in one call: shifting each class by more than the extent of all
+        # boxes makes cross-class overlaps zero.
         span = float(boxes.max() - boxes.min()) + 1.0
         keep = np.asarray(nms(boxes + cls[:, None] * span, scores, self.iou_threshold,
                               self.max_detections), np.intp)
-        again = nms(boxes[keep], scores[keep], CROSS_CLASS_IOU, self.max_detections)
-        kept = [int(i) for i in keep[np.asarray(again, np.intp)]]  # best first
+        if keep.size > 1:
+            again = nms(boxes[keep], scores[keep], CROSS_CLASS_IOU, self.max_detections)
+            keep = keep[np.asarray(again, np.intp)]
+        kept = [int(i) for i in keep]
+        if not nested:
+            return kept
         out: list[int] = []
         for i in kept:
             if not any(cls[j] == cls[i] and max(_inside(boxes[i], boxes[j]),
                                                 _inside(boxes[j], boxes[i])) >= NESTED
                        for j in out):
                 out.append(i)
-        return [dets[i] for i in out]
+        return out
 
     def _detect_once(self, image: npt.NDArray[Any]) -> list[Detection]:
         """One letterboxed invoke over the whole of ``image``."""
@@ -258,16 +271,7 @@ class Detector:
         ox, oy = pad[0] / scale, pad[1] / scale
         px_boxes = boxes.astype(np.float64) * (sx, sy, sx, sy) - (ox, oy, ox, oy)
         px_corners = corners.astype(np.float64).reshape(-1, 4, 2) * (sx, sy) - (ox, oy)
-        # Class-wise NMS in one call: shifting each class by more than the extent of all
-        # boxes makes cross-class overlaps zero.
-        span = float(px_boxes.max() - px_boxes.min()) + 1.0
-        shifted = px_boxes + (cls_idx[:, None] * span)
-        keep = np.asarray(nms(shifted, cand, self.iou_threshold, self.max_detections), np.intp)
-        if keep.size > 1:
-            # One object, one kind: where a plate and a house number box nearly coincide,
-            # the weaker class is the model hesitating, not a second object.
-            again = nms(px_boxes[keep], cand[keep], CROSS_CLASS_IOU, self.max_detections)
-            keep = keep[np.asarray(again, np.intp)]
+        keep = self._keep(px_boxes, cand, cls_idx, nested=False)
         width, height = image_size
         result: list[Detection] = []
         for i in keep:

@@ -21,6 +21,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from edgeocr.core.geometry import iou as box_iou
 from edgeocr_convert.calibration import Sample
 
 GRID = tuple(round(0.1 + 0.05 * i, 2) for i in range(17))  # 0.10 .. 0.90
@@ -45,14 +46,6 @@ class ThresholdChoice:
     negatives: int
     synthetic_images: int
     reason: str
-
-
-def _iou(a: Sequence[float], b: Sequence[float]) -> float:
-    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
 
 
 def _sample_image(s: Sample, value_range: tuple[float, float], rgb: bool) -> np.ndarray:
@@ -114,7 +107,7 @@ def choose_threshold(model: Path, samples: Sequence[Sample], negatives: Sequence
                 n_pred += 1
                 best, best_j = 0.5, -1
                 for j, (tk, tb) in enumerate(t_img):
-                    if j not in used and tk == kind and (iou := _iou(box, tb)) >= best:
+                    if j not in used and tk == kind and (iou := box_iou(box, tb)) >= best:
                         best, best_j = iou, j
                 if best_j >= 0:
                     used.add(best_j)
