@@ -106,6 +106,20 @@ def test_smoke_train_then_resume(tmp_path: Path) -> None:
     after = keras.models.load_model(tuned / "model.h5", compile=False).get_layer("classes")
     np.testing.assert_allclose(after.get_weights()[0], before.get_weights()[0], atol=1e-6)
 
+    # A BiLSTM head fine-tuned from a conv-head model keeps the shared backbone.
+    lstm = tmp_path / "lstm"
+    train_recognizer(_cfg(lstm, 1, init=out / "model.h5", lr=1e-12, head="bilstm"))
+    src = keras.models.load_model(out / "model.h5", compile=False)
+    got = keras.models.load_model(lstm / "model.h5", compile=False)
+    np.testing.assert_allclose(got.get_layer("fold_conv").get_weights()[0],
+                               src.get_layer("fold_conv").get_weights()[0], atol=1e-6)
+    assert read_model_metadata(lstm / "model.h5")["head"] == "bilstm"
+    # An --init file that is no model at all is a clear error.
+    wrong = tmp_path / "wrong.h5"
+    wrong.write_bytes(b"not a model")
+    with pytest.raises(CheckpointError, match=r"wrong\.h5"):
+        train_recognizer(_cfg(tmp_path / "bad", 1, init=wrong))
+
 
 def _optimizer_iterations(out: Path) -> int:
     import h5py

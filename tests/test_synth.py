@@ -17,7 +17,7 @@ from edgeocr_convert.synth.draw import rescale
 from edgeocr_convert.synth.house import render_house_number, render_wall_digits
 from edgeocr_convert.synth.negatives import render_negative
 from edgeocr_convert.synth.plates import STYLES, render_plate
-from edgeocr_convert.synth.scenes import make_scene, place_object
+from edgeocr_convert.synth.scenes import harmonize, make_scene, place_object, resample
 
 from edgeocr.core.geometry import warp_quad
 from edgeocr.data.labels import read_labels
@@ -313,3 +313,30 @@ def test_synth_cli_bad_backgrounds_exit_2(tmp_path: Path) -> None:
     )
     assert res.exit_code == 2
     assert "missing: not a folder" in res.output
+
+
+def test_harmonize_pulls_a_pasted_face_toward_its_surroundings() -> None:
+    rng = np.random.default_rng(3)
+    roi = np.full((40, 80, 3), 60, np.uint8)
+    face = np.full((40, 80, 3), 250, np.uint8)
+    face[15:25, 10:70] = 10  # "characters"
+    alpha = np.zeros((40, 80), np.uint8)
+    alpha[5:35, 5:75] = 255
+    gaps = []
+    for _ in range(20):
+        out = harmonize(rng, face, roi, alpha)
+        assert out.shape == face.shape and out.dtype == np.uint8
+        inside = out[alpha > 127].astype(np.float32)
+        # At most 1.5x its wall + 30 grey levels (plus a little grain), not the raw 181.
+        assert inside.mean() <= 60 * 1.5 + 30 + 3
+        gaps.append(float(inside.max() - inside.min()))
+    assert min(gaps) > 50  # the characters stay visible
+
+
+def test_resample_keeps_the_size_and_softens() -> None:
+    rng = np.random.default_rng(0)
+    img = np.zeros((64, 96, 3), np.uint8)
+    img[:, ::2] = 255  # finest possible detail
+    out = resample(rng, img)
+    assert out.shape == img.shape
+    assert float(np.abs(np.diff(out.astype(np.float32), axis=1)).mean()) < 100

@@ -311,6 +311,36 @@ def _optimizer(cfg: RecognizerTrainConfig) -> Any:
     return keras.optimizers.Adam(schedule, global_clipnorm=cfg.clipnorm)
 
 
+def _transfer_layers(init: Path, model: Any, why: Exception) -> None:
+    """Load the layers of the model in ``init`` whose names and weight shapes match (e.g. a
+    conv-head model's backbone into a BiLSTM-head model); CheckpointError if none match."""
+    import keras
+
+    from edgeocr_convert.training import CheckpointError
+
+    try:
+        src = keras.models.load_model(init, compile=False)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise CheckpointError(f"{init}: cannot load into this model: {why}") from exc
+    moved, total = 0, 0
+    for layer in model.layers:
+        if not layer.weights:
+            continue
+        total += 1
+        try:
+            other = src.get_layer(layer.name)
+        except ValueError:
+            continue
+        ws = other.get_weights()
+        if [w.shape for w in ws] == [w.shape for w in layer.get_weights()]:
+            layer.set_weights(ws)
+            moved += 1
+    if moved == 0:
+        raise CheckpointError(f"{init}: no layer of it fits this model ({why})")
+    log.warning("%s: architectures differ; loaded %d of %d weighted layers by name, the rest "
+                "start fresh", init, moved, total)
+
+
 def train_recognizer(
     cfg: RecognizerTrainConfig, resume: bool = False, crop_fn: CropFn | None = None
 ) -> dict[str, Any]:
@@ -368,7 +398,7 @@ def train_recognizer(
             try:
                 model.load_weights(cfg.init)
             except (OSError, ValueError, KeyError) as exc:
-                raise CheckpointError(f"{cfg.init}: cannot load into this model: {exc}") from exc
+                _transfer_layers(cfg.init, model, exc)
         optimizer.build(model.trainable_variables)
     write_json(out / "train_config.json", cfg.to_json())
 

@@ -24,6 +24,13 @@ SCENE_PLATE_SHARE = 0.65
 # Share of wall-mounted digits drawn straight onto the scene's own surface (only the
 # characters and their shadow are pasted), rather than on a patch of rendered wall.
 ON_SCENE_WALL = 0.7
+# Share of pasted objects (labelled or not) toned and softened like the patch of scene they
+# land on. A pasted face is sharper, cleaner and often brighter than the photo around it; a
+# detector that learns that cue scores real plates, which carry none of it, low.
+HARMONIZE = 0.6
+# Share of scenes resampled down and up after compositing, so pasted objects and the
+# background lose detail together.
+RESAMPLE = 0.3
 # Narrowest object in a scene, in pixels of the detector input. Real US photos put plates
 # 15-45 px wide into a 320 px letterbox (median 22 px): the detector must see that size.
 MIN_OBJECT_WIDTH = 12.0
@@ -67,8 +74,9 @@ def _with_context(
     ctx = rng.random()
     if kind == "plate" and ctx < 0.65:
         mx, my_top, my_bot = (
-            int(fw * rng.uniform(0.4, 1.6)),
-            int(fh * rng.uniform(0.6, 5.0)),
+            # A real car is 3-5 plates wide and many plates tall above the plate.
+            int(fw * rng.uniform(0.4, 2.2)),
+            int(fh * rng.uniform(0.6, 8.0)),
             int(fh * rng.uniform(0.3, 2.5)),
         )
         ch, cw = fh + my_top + my_bot, fw + 2 * mx
@@ -147,12 +155,44 @@ def place_object(
     a = cv2.warpPerspective(
         alpha, local, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0
     )
+    if rng.random() < HARMONIZE:
+        warped = harmonize(rng, warped, scene[y0:y1, x0:x1], a)
     af = a.astype(np.float32)[..., None] / 255.0
     roi = scene[y0:y1, x0:x1].astype(np.float32)
     scene[y0:y1, x0:x1] = (roi + (warped.astype(np.float32) - roi) * af).astype(np.uint8)
     taken.append(box)
     out: np.ndarray = augment.apply_homography(face_quad, mt)
     return out
+
+
+def harmonize(rng: np.random.Generator, obj: Image, roi: Image, alpha: np.ndarray) -> Image:
+    """``obj`` (warped into ``roi``'s box) with its brightness pulled toward the scene around
+    it, its contrast squeezed, softened and given the scene's grain."""
+    out = obj.astype(np.float32)
+    mask = alpha > 127
+    if not mask.any():
+        return obj
+    around = roi[~mask] if (~mask).any() else roi
+    m_obj = float(out[mask].mean())
+    m_bg = float(np.asarray(around, np.float32).mean())
+    target = float(np.clip(m_bg * rng.uniform(0.8, 1.5) + rng.uniform(-15, 30), 40, 235))
+    k = float(rng.uniform(0.55, 1.0))
+    out = (out - m_obj) * k + target
+    if min(obj.shape[:2]) >= 8 and rng.random() < 0.6:
+        out = cv2.GaussianBlur(out, (0, 0), float(rng.uniform(0.3, 1.1)))
+    if rng.random() < 0.5:
+        out += rng.normal(0.0, rng.uniform(1.0, 6.0), out.shape).astype(np.float32)
+    return cast("Image", np.clip(out, 0, 255).astype(np.uint8))
+
+
+def resample(rng: np.random.Generator, scene: Image) -> Image:
+    """Down- and up-sample ``scene`` (same size): the detail a cheap lens or sensor loses."""
+    h, w = scene.shape[:2]
+    f = float(rng.uniform(0.45, 0.85))
+    small = cv2.resize(
+        scene, (max(8, int(w * f)), max(8, int(h * f))), interpolation=cv2.INTER_AREA
+    )
+    return cast("Image", cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR))
 
 
 def _overlap(a: tuple[float, float, float, float], b: tuple[float, float, float, float]) -> bool:
@@ -213,6 +253,8 @@ def make_scene(
             continue
         q = tuple((round(float(x), 2), round(float(y), 2)) for x, y in quad)
         objects.append(SceneObject(kind, obj.text, q))  # type: ignore[arg-type]
+    if rng.random() < RESAMPLE:
+        scene = resample(rng, scene)
     scene = augment.camera_effects(
         rng, scene, strength=float(rng.uniform(0.3, 1.0)), blur_scale=0.8
     )
