@@ -256,11 +256,15 @@ class Detector:
         ``image_size`` is its (width, height).
         """
         scores = softmax(classes) if self.output_is_logits else classes
-        fg = scores[:, 1:]
-        anchor_idx, cls_idx = np.nonzero(fg >= self.score_threshold)
+        # An anchor's score is its objectness, 1 - P(background), and its kind the likeliest
+        # class: an object the model cannot place between plate and house number (a building
+        # code, say) still counts as found, rather than each class's share falling short.
+        objectness = 1.0 - scores[:, 0]
+        anchor_idx = np.nonzero(objectness >= self.score_threshold)[0]
         if anchor_idx.size == 0:
             return []
-        cand = fg[anchor_idx, cls_idx]
+        cls_idx = np.argmax(scores[anchor_idx, 1:], axis=1)
+        cand = objectness[anchor_idx]
         if cand.size > MAX_CANDIDATES:
             top = np.argpartition(-cand, MAX_CANDIDATES)[:MAX_CANDIDATES]
             anchor_idx, cls_idx, cand = anchor_idx[top], cls_idx[top], cand[top]

@@ -151,8 +151,8 @@ def test_decode_threshold_classwise_nms_and_mapping(detector: Detector) -> None:
     # a house number on the same place survives: NMS is class-wise
     h = 2 * (1 * 4 + 1)
     classes[h] = [0, 0, 6]
-    # below the threshold
-    classes[2 * (3 * 4 + 3)] = [1.0, 0, 1.2]
+    # objectness 1 - P(background) = 0.26: below the threshold
+    classes[2 * (3 * 4 + 3)] = [2.0, 0, 0.5]
     dets = detector.decode(classes, boxes, corners, scale=0.5, pad=(0, 16),
                            image_size=(128, 96))
     # the second plate is suppressed; the rest come best first
@@ -163,7 +163,19 @@ def test_decode_threshold_classwise_nms_and_mapping(detector: Detector) -> None:
     np.testing.assert_allclose(_box(plate.box), [32, 0, 96, 32], atol=0.05)
     np.testing.assert_allclose(np.asarray(plate.corners),
                                [[36, 2], [94, 0], [92, 30], [34, 32]], atol=0.05)
-    assert plate.score == pytest.approx(np.exp(5) / (np.exp(5) + 2), rel=1e-4)
+    assert plate.score == pytest.approx((np.exp(5) + 1) / (np.exp(5) + 2), rel=1e-4)
+
+
+def test_decode_scores_objectness_and_names_the_likeliest_class(detector: Detector) -> None:
+    """An object the model splits between plate and house number (each under the
+    threshold, together over it) is found, as the likelier of the two."""
+    classes, boxes, corners = _raw(len(detector.anchors))
+    classes[2 * (1 * 4 + 1)] = [1.0, 1.0, 0.9]  # P: 0.35 background, 0.35 plate, 0.30 house
+    assert detector.score_threshold > 0.35
+    dets = detector.decode(classes, boxes, corners, scale=1.0, pad=(0, 0), image_size=(64, 64))
+    assert [d.kind for d in dets] == ["plate"]
+    p = np.exp([1.0, 1.0, 0.9]) / np.exp([1.0, 1.0, 0.9]).sum()
+    assert dets[0].score == pytest.approx(1 - p[0], rel=1e-4)
 
 
 def test_decode_one_kind_per_object(detector: Detector) -> None:
