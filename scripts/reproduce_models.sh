@@ -13,13 +13,20 @@ case "${1:-}" in
   recognizer)
     # Stage 1: the run the shipped model started from (1024 steps at lr 1e-3, stopped
     # early; equivalent to --steps 1024). Stage 2: 4902 steps from stage 1. Stage 3: 4500
-    # steps at lr 5e-4 after the generator gained the stroke plate font.
-    $BIN/edgeocr-train recognizer --out runs/rec0 --steps 1024 --resume
-    $BIN/edgeocr-train recognizer --out runs/rec1 --steps 10000 --init runs/rec0/model.h5 \
-        --eval-every 500 --checkpoint-every 250 --resume
+    # steps at lr 5e-4 after the generator gained the stroke plate font (recognizer v1).
+    # Stages 1-3 ran at 32x128, the size before session 3.
+    $BIN/edgeocr-train recognizer --out runs/rec0 --steps 1024 --height 32 --width 128 --resume
+    $BIN/edgeocr-train recognizer --out runs/rec1 --steps 10000 --height 32 --width 128 \
+        --init runs/rec0/model.h5 --eval-every 500 --checkpoint-every 250 --resume
     $BIN/edgeocr-train recognizer --out runs/rec2 --steps 4500 --lr 5e-4 \
-        --init runs/rec1/model.h5 --eval-every 500 --checkpoint-every 250 --resume
-    cp runs/rec2/model.h5 convert/models/recognizer.h5
+        --height 32 --width 128 --init runs/rec1/model.h5 --eval-every 500 \
+        --checkpoint-every 250 --resume
+    # Stage 4 (v2): the input grows to 40x160 (chosen by measurement, docs/MODELS.md); every
+    # layer but the height fold carries over from stage 3.
+    $BIN/edgeocr-train recognizer --out runs/rec40 --steps 4000 --lr 5e-4 \
+        --height 40 --width 160 --init runs/rec2/model.h5 --eval-every 500 \
+        --checkpoint-every 250 --resume
+    cp runs/rec40/model.h5 convert/models/recognizer.h5
     ;;
   detector)
     mkdir -p runs/det1
@@ -39,6 +46,8 @@ case "${1:-}" in
   convert)
     $BIN/edgeocr-convert convert/models/recognizer.h5 --out edgeocr/models/recognizer.tflite \
         --calib-synthetic 300 --val-synthetic 500
+    $BIN/edgeocr-convert convert/models/recognizer.h5 --float \
+        --out convert/models/recognizer_float.tflite --calib-synthetic 300 --val-synthetic 500
     if [ -f convert/models/detector.h5 ]; then
       $BIN/edgeocr-convert convert/models/detector.h5 --out edgeocr/models/detector.tflite \
           --calib-synthetic 300

@@ -55,7 +55,7 @@ def test_conv_head_uses_edgetpu_friendly_layers_only() -> None:
 def test_bilstm_unroll_and_bad_sizes() -> None:
     model = build_recognizer(head="bilstm", unroll=True, batch_size=1)
     assert model.get_layer("bilstm").forward_layer.unroll
-    assert model.input_shape == (1, 32, 128, 1)
+    assert model.input_shape == (1, 40, 160, 1)
     with pytest.raises(ValueError, match="multiple of 8"):
         build_recognizer(height=30)
     with pytest.raises(ValueError, match="unknown head"):
@@ -78,11 +78,11 @@ def test_smoke_train_then_resume(tmp_path: Path) -> None:
         assert (out / name).is_file(), name
     meta = read_model_metadata(out / "model.h5")
     assert meta["role"] == "recognizer"
-    assert meta["input"] == {"height": 32, "width": 128, "channels": 1, "colour": "grey",
+    assert meta["input"] == {"height": 40, "width": 160, "channels": 1, "colour": "grey",
                              "range": [0.0, 1.0]}
     assert meta["charset"] == DEFAULT_CHARSET and meta["head"] == "conv"
     reloaded = keras.models.load_model(out / "model.h5", compile=False)
-    assert reloaded.output_shape == (None, 32, 37)
+    assert reloaded.output_shape == (None, 40, 37)
     assert json.loads((out / "state.json").read_text())["step"] == 3
     iterations = _optimizer_iterations(out)
     assert iterations == 3
@@ -174,7 +174,7 @@ def test_ctc_loss_falls_on_a_fixed_batch() -> None:
     rng = np.random.default_rng(3)
     samples = [synth_sample(rng, make_crop, spec) for _ in range(spec.batch)]  # type: ignore[arg-type]
     x, y, y_len = encode_batch(rng, [s[0] for s in samples], [s[1] for s in samples], spec)
-    model = build_recognizer()
+    model = build_recognizer(32, 128)
     logits_model = keras.Model(model.input, model.get_layer("logits").output)
     opt = keras.optimizers.Adam(3e-3)
     variables = model.trainable_variables

@@ -199,7 +199,8 @@ def test_warping_the_labelled_quad_recovers_the_rendered_plate() -> None:
     scene = np.full((320, 320, 3), 90, np.uint8)
     fq = np.array([[0, 0], [fw, 0], [fw, fh], [0, fh]], dtype=np.float64)
     alpha = np.full((fh, fw), 255, np.uint8)
-    quad = place_object(rng, scene, face.image, alpha, fq, 220.0, [], must_fit=True)
+    quad = place_object(rng, scene, face.image, alpha, fq, 220.0, [], must_fit=True,
+                        harmonize_share=0.0)
     assert quad is not None
     back = warp_quad(scene, quad, fw, fh)
     a = cv2.cvtColor(cv2.resize(back, (100, 50), interpolation=cv2.INTER_AREA), cv2.COLOR_BGR2GRAY)

@@ -43,8 +43,8 @@ class RecognizerTrainConfig:
     steps: int = 20000
     batch: int = 64
     head: str = "conv"
-    height: int = 32
-    width: int = 128
+    height: int = 40
+    width: int = 160
     width_mult: float = 1.0
     charset: str = DEFAULT_CHARSET
     seed: int = 0

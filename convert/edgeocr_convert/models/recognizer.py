@@ -51,8 +51,8 @@ def _conv_bn_relu(
 
 
 def build_recognizer(
-    height: int = 32,
-    width: int = 128,
+    height: int = 40,
+    width: int = 160,
     charset: str = DEFAULT_CHARSET,
     head: Head = "conv",
     width_mult: float = 1.0,

@@ -109,9 +109,11 @@ def place_object(
     taken: list[tuple[float, float, float, float]],
     *,
     must_fit: bool,
+    harmonize_share: float = HARMONIZE,
 ) -> np.ndarray | None:
     """Warp ``src`` (tilted, scaled so the face is ``target_w`` wide) into ``scene`` at a random
-    free position; returns the face quad in scene pixels, or None when it does not fit."""
+    free position; returns the face quad in scene pixels, or None when it does not fit.
+    A ``harmonize_share`` of calls tone the pasted pixels like their surroundings."""
     sh, sw = scene.shape[:2]
     h = augment.rotation_homography(
         rng,
@@ -155,7 +157,7 @@ def place_object(
     a = cv2.warpPerspective(
         alpha, local, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0
     )
-    if rng.random() < HARMONIZE:
+    if rng.random() < harmonize_share:
         warped = harmonize(rng, warped, scene[y0:y1, x0:x1], a)
     af = a.astype(np.float32)[..., None] / 255.0
     roi = scene[y0:y1, x0:x1].astype(np.float32)
