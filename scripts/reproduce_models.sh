@@ -30,10 +30,8 @@ case "${1:-}" in
     ;;
   detector)
     mkdir -p runs/det1
-    # Continue from the committed checkpoint when there is one.
-    if [ -f convert/checkpoints/detector/checkpoint.weights.h5 ] && [ ! -f runs/det1/state.json ]; then
-      cp convert/checkpoints/detector/* runs/det1/
-    fi
+    # The committed checkpoint is v2's final step (13,000): to go on from it, copy it into a
+    # run folder and resume with a larger --steps. From scratch, the lines below repeat v1 and v2.
     # The shipped detector's history (docs/MODELS.md): steps 0-3,384 on a 30,000-step cosine
     # schedule; 3,384-5,719 on an 11,000-step schedule after house-number scenes changed
     # (digits pasted on the scene's own wall, 35% house numbers); 5,719-10,000 on a
@@ -41,7 +39,15 @@ case "${1:-}" in
     # of the frame. From scratch, this one line trains the current generator on the final
     # schedule.
     $BIN/edgeocr-train detector --out runs/det1 --steps 10000 --resume
-    cp runs/det1/model.h5 convert/models/detector.h5
+    # Stage 2 (v2, session 3): 3,000 more steps after the generator learned to tone pasted
+    # objects like their surroundings (10,000-10,398 ran on a 15,000-step schedule first).
+    mkdir -p runs/det2
+    if [ ! -f runs/det2/state.json ]; then
+      cp runs/det1/checkpoint.weights.h5 runs/det1/state.json runs/det1/train_config.json \
+         runs/det1/log.csv runs/det2/
+    fi
+    $BIN/edgeocr-train detector --out runs/det2 --steps 13000 --resume
+    cp runs/det2/model.h5 convert/models/detector.h5
     ;;
   convert)
     $BIN/edgeocr-convert convert/models/recognizer.h5 --out edgeocr/models/recognizer.tflite \
@@ -50,7 +56,9 @@ case "${1:-}" in
         --out convert/models/recognizer_float.tflite --calib-synthetic 300 --val-synthetic 500
     if [ -f convert/models/detector.h5 ]; then
       $BIN/edgeocr-convert convert/models/detector.h5 --out edgeocr/models/detector.tflite \
-          --calib-synthetic 300
+          --calib-synthetic 300 --val-synthetic 200
+      $BIN/edgeocr-convert convert/models/detector.h5 --float \
+          --out convert/models/detector_float.tflite --calib-synthetic 300 --val-synthetic 200
     fi
     ;;
   *)
