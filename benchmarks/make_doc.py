@@ -359,7 +359,10 @@ def soak_section(soak: dict[str, Any]) -> list[str]:
             f"`benchmarks/soak.py`: `edgeocr daemon` on `{Path(soak['clip']).name}` looped at "
             f"{soak['fps']:g} fps in real time ({soak['threads']} interpreter thread), "
             "publishing to a local mosquitto, then the broker stopped and restarted "
-            "repeatedly while frames keep coming.", "",
+            "repeatedly while frames keep coming."
+            + (f" Measured {soak['measured_utc']} UTC, possibly with earlier models (memory "
+               "and reconnect behaviour do not depend on the weights)."
+               if "measured_utc" in soak else ""), "",
             *table(["measure", "value"], rows), ""]
 
 
@@ -422,6 +425,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             except OSError as exc:
                 raise DocError(f"{args.commands}: {exc.strerror or exc}") from None
         soak = load_json(args.soak, "soak results") if args.soak is not None else None
+        if soak is not None and args.soak is not None:
+            # A soak takes 12 minutes, so run_all.sh may show an earlier one: say when it ran.
+            soak["measured_utc"] = datetime.fromtimestamp(
+                args.soak.stat().st_mtime, UTC).strftime("%Y-%m-%d %H:%M")
         more = []
         for path in args.eval_more:
             doc = load_json(path, "eval results")
