@@ -183,7 +183,8 @@ def harmonize(rng: np.random.Generator, obj: Image, roi: Image, alpha: np.ndarra
     if min(obj.shape[:2]) >= 8 and rng.random() < 0.6:
         out = cv2.GaussianBlur(out, (0, 0), float(rng.uniform(0.3, 1.1)))
     if rng.random() < 0.5:
-        out += rng.normal(0.0, rng.uniform(1.0, 6.0), out.shape).astype(np.float32)
+        grain = augment.noise_field(rng, out.shape[0], out.shape[1], float(rng.uniform(1.0, 6.0)))
+        out += grain[..., None] if out.ndim == 3 else grain
     return cast("Image", np.clip(out, 0, 255).astype(np.uint8))
 
 
