@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import threading
 from collections.abc import Callable
 from datetime import datetime
@@ -81,9 +82,13 @@ class Subscriber:
         self._client.connect_async(self.host, self.port, 30)
         self._client.loop_start()
 
-    def stop(self) -> None:
+    def stop(self, timeout: float = 5.0) -> None:
+        """Disconnect and stop the network thread, waiting at most ``timeout`` seconds for it
+        (it is a daemon thread: a stuck one cannot keep the process alive)."""
         self._client.disconnect()
-        self._client.loop_stop()
+        stopper = threading.Thread(target=self._client.loop_stop, daemon=True)
+        stopper.start()
+        stopper.join(timeout)
 
     def _on_connect(self, client: Any, userdata: Any, flags: Any, reason: Any,
                     properties: Any) -> None:
@@ -133,10 +138,16 @@ def watch(broker: tuple[str, int], prefix: str, as_json: bool) -> None:
         sub.stop()
         click.echo(f"edgeocr: {host}:{port}: no MQTT broker answered within 10 s", err=True)
         raise SystemExit(1)
+    # Ctrl-C / SIGTERM only set a flag: a KeyboardInterrupt raised wherever the main thread
+    # happens to be could leave the client half torn down and the process hanging.
+    done = threading.Event()
+    previous = {sig: signal.signal(sig, lambda *_: done.set())
+                for sig in (signal.SIGINT, signal.SIGTERM)}
     click.echo(f"watching {prefix}/# on {host}:{port} (Ctrl-C to stop)", err=True)
     try:
-        threading.Event().wait()
-    except KeyboardInterrupt:
-        pass
+        while not done.wait(0.5):
+            pass
     finally:
         sub.stop()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
