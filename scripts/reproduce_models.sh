@@ -30,8 +30,9 @@ case "${1:-}" in
     ;;
   detector)
     mkdir -p runs/det1
-    # The committed checkpoint is v2's final step (13,000): to go on from it, copy it into a
-    # run folder and resume with a larger --steps. From scratch, the lines below repeat v1 and v2.
+    # The committed checkpoint is stage 3 in progress (from v2's step 13,000 towards 17,000;
+    # docs/MODELS.md): copy it into runs/det3 and run the same command with --resume to go on.
+    # From scratch, the lines below repeat v1 and v2.
     # The shipped detector's history (docs/MODELS.md): steps 0-3,384 on a 30,000-step cosine
     # schedule; 3,384-5,719 on an 11,000-step schedule after house-number scenes changed
     # (digits pasted on the scene's own wall, 35% house numbers); 5,719-10,000 on a
