@@ -16,7 +16,7 @@ input's are tiled, so a 640x480 camera stream keeps its one invoke per frame.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import cv2
 import numpy as np
@@ -24,10 +24,10 @@ import numpy.typing as npt
 
 from edgeocr.core.anchors import decode, generate_anchors, nms
 from edgeocr.core.charset import softmax
-from edgeocr.core.geometry import order_corners
+from edgeocr.core.geometry import covered, order_corners
 from edgeocr.core.letterbox import letterbox
 from edgeocr.core.sidecar import SidecarError
-from edgeocr.core.types import Delegate, Detection, Image
+from edgeocr.core.types import Box, Delegate, Detection, Image
 from edgeocr.runtime import TFLiteModel, load_role_model
 
 MODELS_DIR = Path(__file__).resolve().parent / "models"
@@ -72,14 +72,6 @@ DEFAULT_SCORE = 0.5
 """Score threshold for a model whose sidecar does not name one."""
 CROSS_CLASS_IOU = 0.7
 """Detections of different classes overlapping this much are one object: the best stays."""
-
-
-def _inside(a: npt.NDArray[np.float64], b: npt.NDArray[np.float64]) -> float:
-    """Share of box ``a``'s area that lies inside box ``b``."""
-    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    area = max(1e-9, (a[2] - a[0]) * (a[3] - a[1]))
-    return float(ix * iy / area)
 
 
 def tile_boxes(width: int, height: int, grid: int,
@@ -229,10 +221,11 @@ class Detector:
         kept = [int(i) for i in keep]
         if not nested:
             return kept
+        box = [cast("Box", tuple(b)) for b in boxes.tolist()]
         out: list[int] = []
         for i in kept:
-            if not any(cls[j] == cls[i] and max(_inside(boxes[i], boxes[j]),
-                                                _inside(boxes[j], boxes[i])) >= NESTED
+            if not any(cls[j] == cls[i]
+                       and max(covered(box[i], box[j]), covered(box[j], box[i])) >= NESTED
                        for j in out):
                 out.append(i)
         return out

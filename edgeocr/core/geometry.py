@@ -63,13 +63,24 @@ def box_area(box: Box) -> float:
     return max(0.0, box[2] - box[0]) * max(0.0, box[3] - box[1])
 
 
-def iou(a: Box, b: Box) -> float:
-    """Intersection over union of two axis-aligned boxes (0 when either is empty)."""
+def intersection(a: Box, b: Box) -> float:
+    """Area shared by two axis-aligned boxes."""
     ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
     iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = ix * iy
+    return ix * iy
+
+
+def iou(a: Box, b: Box) -> float:
+    """Intersection over union of two axis-aligned boxes (0 when either is empty)."""
+    inter = intersection(a, b)
     union = box_area(a) + box_area(b) - inter
     return inter / union if union > 0 else 0.0
+
+
+def covered(a: Box, b: Box) -> float:
+    """Share of box ``a``'s area that lies inside box ``b`` (0 when ``a`` is empty)."""
+    area = box_area(a)
+    return intersection(a, b) / area if area > 0 else 0.0
 
 
 def iou_matrix(a: FloatArray, b: FloatArray) -> FloatArray:
