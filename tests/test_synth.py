@@ -17,6 +17,7 @@ from edgeocr_convert.synth.draw import rescale
 from edgeocr_convert.synth.house import render_house_number, render_wall_digits
 from edgeocr_convert.synth.negatives import render_negative
 from edgeocr_convert.synth.plates import STYLES, render_plate
+from edgeocr_convert.synth.plates_cn import pseudo_hanzi
 from edgeocr_convert.synth.scenes import harmonize, make_scene, place_object, resample
 
 from edgeocr.core.geometry import warp_quad
@@ -72,6 +73,18 @@ def test_every_plate_style_renders_with_its_pattern(style: str) -> None:
             assert re.match(r"^[A-Z]{3}[0-9]{4}$", r.text)
         if style == "br_mercosul":
             assert re.match(r"^[A-Z]{3}[0-9][A-Z0-9][0-9]{2}$", r.text)
+        if style == "cn":
+            # The province character is drawn but not labelled; no I or O after it.
+            assert re.match(r"^[A-HJ-NP-Z][A-HJ-NP-Z0-9]{5,6}$", r.text), r.text
+
+
+def test_pseudo_hanzi_is_a_dense_glyph() -> None:
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        m = pseudo_hanzi(rng, 48)
+        assert m.shape == (48, 48) and m.dtype == np.uint8
+        ink = (m > 128).mean()
+        assert 0.08 < ink < 0.7, ink
 
 
 def test_unknown_style_is_a_clear_error() -> None:

@@ -1,4 +1,5 @@
-"""Licence plate faces in US-like, EU-like, Brazilian (old grey and Mercosul) and generic styles.
+"""Licence plate faces in US-like, EU-like, Brazilian (old grey and Mercosul), Chinese and generic
+styles.
 
 Each renderer returns a ``Rendered`` plate whose label is what a human would write: A-Z0-9
 only, without state names, slogans, stickers, separators or small stacked characters.
@@ -12,6 +13,7 @@ import numpy as np
 
 from edgeocr_convert.synth.draw import Rendered
 from edgeocr_convert.synth.layout import DIGITS, LETTERS, pattern_text
+from edgeocr_convert.synth.plates_cn import render_cn
 from edgeocr_convert.synth.plates_intl import (
     render_br_mercosul,
     render_br_old,
@@ -28,8 +30,16 @@ STYLES: dict[str, Callable[[np.random.Generator], Rendered]] = {
     "br_old": render_br_old,
     "br_mercosul": render_br_mercosul,
     "generic": render_generic,
+    "cn": render_cn,
 }
-STYLE_WEIGHTS = {"us": 0.4, "eu": 0.17, "br_old": 0.18, "br_mercosul": 0.1, "generic": 0.15}
+STYLE_WEIGHTS = {
+    "us": 0.38,
+    "eu": 0.17,
+    "br_old": 0.18,
+    "br_mercosul": 0.1,
+    "generic": 0.12,
+    "cn": 0.05,
+}
 
 
 def render_plate(rng: np.random.Generator, style: str | None = None) -> Rendered:
