@@ -106,6 +106,8 @@ class ModelsConfig(_Model):
     detect_score: Annotated[float, Field(ge=0, le=1)] | None = None
     detect_iou: Annotated[float, Field(ge=0, le=1)] = 0.45
     detect_tiles: Literal[1, 2] | None = None
+    # Same default as edgeocr.pipeline.VERIFY_SCORE (kept apart: config imports no OpenCV).
+    detect_verify_score: Annotated[float, Field(ge=0, le=1)] | None = 0.3
 
 
 class ReadsConfig(_Model):

@@ -92,7 +92,7 @@ def build_pipeline(config: EdgeocrConfig) -> Stage:
     (None paths load the models shipped in the package). Raises StartupError."""
     from edgeocr.core.sidecar import SidecarError
     from edgeocr.detect import Detector
-    from edgeocr.pipeline import Pipeline
+    from edgeocr.pipeline import Pipeline, Verification
     from edgeocr.recognize import Recognizer
     from edgeocr.runtime import RuntimeBackendError
 
@@ -106,7 +106,9 @@ def build_pipeline(config: EdgeocrConfig) -> Stage:
         recognizer = Recognizer(m.recognizer, m.delegate, m.threads)
     except (SidecarError, RuntimeBackendError, OSError, ValueError) as exc:
         raise StartupError([f"models.recognizer: {exc}"]) from None
-    return Pipeline(detector, recognizer, config.reads.formats)
+    verify = (None if m.detect_verify_score is None
+              else Verification(min_score=m.detect_verify_score))
+    return Pipeline(detector, recognizer, config.reads.formats, verify=verify)
 
 
 def build_publisher(config: EdgeocrConfig) -> tuple[Publisher, ReadQueue]:

@@ -12,12 +12,42 @@ import numpy.typing as npt
 
 from edgeocr.core.types import Detection, Image, Quad, Read
 from edgeocr.detect import TILE_OVERLAP, Detector
-from edgeocr.formats import DEFAULT_PACKS, apply_formats, check_packs
+from edgeocr.formats import DEFAULT_PACKS, PACKS, apply_formats, check_packs
 from edgeocr.recognize import Recognizer
 from edgeocr.rectify import MARGIN, rectify, scaled_quad
 
 DOWNSCALE_ABOVE = 2.0
 """Detect on a downscaled copy when the image exceeds the detector input by this factor."""
+
+VERIFY_SCORE = 0.3
+"""Detections scoring from here up to the operating threshold get a second opinion from the
+recognizer (see :class:`Verification`). Chosen on the real plate-free photos only
+(benchmarks/verify_rule.py): the lowest score on a 0.05 grid at which the shipped models keep
+false positives at or below 0.05 per photo, half the project's 0.1 budget, as the detector's
+own threshold rule does."""
+VERIFY_CONFIDENCE = 0.9
+"""Every character of a verified read must be at least this sure (fixed a priori)."""
+VERIFY_MIN_PLATE_CHARS = 4
+"""A verified plate needs this many characters: short confident reads of sign text ("A1",
+"M69") are what the band between VERIFY_SCORE and the threshold mostly holds otherwise."""
+
+
+@dataclass(frozen=True)
+class Verification:
+    """A second chance for detections the detector is unsure of.
+
+    A detection at or above the operating threshold is read and kept as before. One scoring
+    at least ``min_score`` but under the threshold is kept only when its read fits an enabled
+    format pack (when any is enabled for its kind), has every character at least
+    ``min_confidence`` sure and, for plates, at least ``min_plate_chars`` characters. A
+    detector trained on synthetic scenes scores real plates lower than synthetic ones while
+    still boxing them well; a confident read that fits a plate layout is strong evidence that
+    the box is a plate (classic plate readers verify candidates by their characters too).
+    """
+
+    min_score: float = VERIFY_SCORE
+    min_confidence: float = VERIFY_CONFIDENCE
+    min_plate_chars: int = VERIFY_MIN_PLATE_CHARS
 
 
 @dataclass(frozen=True)
@@ -32,6 +62,8 @@ class PipelineRead:
     read: Read
     format: str | None
     timings_ms: dict[str, float] = field(default_factory=dict, compare=False)
+    accepted: bool = True
+    """False only for candidates a Pipeline returns with ``keep_rejected`` (evaluation)."""
 
 
 def _ms(t0: float) -> float:
@@ -39,10 +71,21 @@ def _ms(t0: float) -> float:
 
 
 class Pipeline:
+    """``accept_score``: the operating threshold (default: the detector's ``score_threshold``
+    as constructed). With ``verify`` (default on), the detector is lowered to
+    ``verify.min_score`` and detections under ``accept_score`` must pass the verification."""
+
     def __init__(self, detector: Detector, recognizer: Recognizer,
                  formats: Sequence[str] = DEFAULT_PACKS, refine: bool = False,
-                 margin: tuple[float, float] = MARGIN) -> None:
+                 margin: tuple[float, float] = MARGIN,
+                 verify: Verification | None = Verification(),
+                 accept_score: float | None = None) -> None:
         check_packs(formats)
+        self.accept_score = detector.score_threshold if accept_score is None else accept_score
+        self.verify = verify if verify is not None and verify.min_score < self.accept_score \
+            else None
+        if self.verify is not None:
+            detector.score_threshold = min(detector.score_threshold, self.verify.min_score)
         self.detector = detector
         self.recognizer = recognizer
         self.formats = tuple(formats)
@@ -74,9 +117,28 @@ class Pipeline:
         small: npt.NDArray[Any] = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
         return small, w / size[0], grid
 
-    def process(self, image: Image, lores: Image | None = None) -> list[PipelineRead]:
+    def accepts(self, det: Detection, read: Read, fmt: str | None) -> bool:
+        """Whether a detection and its formatted read are kept (class docstring)."""
+        if det.score >= self.accept_score:
+            return True
+        v = self.verify
+        if v is None or det.score < v.min_score or not read.text:
+            return False
+        if any(self.formats_for(det.kind)) and fmt is None:
+            return False
+        if det.kind == "plate" and len(read.text) < v.min_plate_chars:
+            return False
+        return read.confidence >= v.min_confidence
+
+    def formats_for(self, kind: str) -> list[str]:
+        return [p for p in self.formats if PACKS[p].kind == kind]
+
+    def process(self, image: Image, lores: Image | None = None,
+                keep_rejected: bool = False) -> list[PipelineRead]:
         """Reads in ``image`` (full resolution, BGR); ``lores`` is an optional downscaled
-        copy of the same moment to detect on."""
+        copy of the same moment to detect on. ``keep_rejected`` also returns candidates that
+        failed verification or scored under the operating threshold, with
+        ``accepted=False`` (for evaluation)."""
         t_start = time.perf_counter()
         frame, scale, grid = self._detection_frame(image, lores)
         t0 = time.perf_counter()
@@ -95,11 +157,14 @@ class Pipeline:
             t0 = time.perf_counter()
             formatted = apply_formats(read, det.kind, self.formats)
             format_ms = _ms(t0)
+            accepted = self.accepts(det, formatted.read, formatted.format)
+            if not accepted and not keep_rejected:
+                continue
             full = det if scale == 1.0 else _scale_detection(det, scale)
             results.append(PipelineRead(full, formatted.read, formatted.format, {
                 "detect": detect_ms, "rectify": rectify_ms, "recognize": recognize_ms,
                 "format": format_ms,
-            }))
+            }, accepted))
         self.last_timings_ms = {"detect": detect_ms, "total": _ms(t_start)}
         return results
 

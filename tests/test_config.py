@@ -340,3 +340,11 @@ def test_reference_documents_every_key() -> None:
     for model in models:
         for name, field in model.model_fields.items():
             assert f"| `{field.alias or name}` |" in doc, f"{model.__name__}.{name} not in docs"
+
+
+def test_verify_score_default_is_the_pipelines() -> None:
+    from edgeocr.config import ModelsConfig
+    from edgeocr.pipeline import VERIFY_SCORE
+
+    assert ModelsConfig().detect_verify_score == VERIFY_SCORE
+    assert ModelsConfig(detect_verify_score=None).detect_verify_score is None

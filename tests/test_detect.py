@@ -12,8 +12,9 @@ import pytest
 
 from edgeocr.core.anchors import encode
 from edgeocr.core.sidecar import SidecarError
+from edgeocr.core.types import Detection, Read
 from edgeocr.detect import Detector
-from edgeocr.pipeline import Pipeline
+from edgeocr.pipeline import Pipeline, Verification
 from edgeocr.recognize import Recognizer
 from edgeocr.rectify import rectify
 from tests.tinymodels import (
@@ -291,6 +292,38 @@ def test_pipeline_default_margin_matches_stages(detector: Detector,
     assert res.read == recognizer.read(crop, kind="house_number")
     assert res.format is None
     assert pipe.process(np.zeros((128, 128, 3), np.uint8)) == []
+
+
+def test_pipeline_verifies_unsure_detections_by_their_read(tiny_models: TinyModels,
+                                                          recognizer: Recognizer) -> None:
+    img = _house_scene("11A")
+    # Operating threshold above any score: only read verification can keep the plaque.
+    strict = Pipeline(Detector(tiny_models.detector, threads=1), recognizer, margin=(0.0, 0.0),
+                      accept_score=1.01, verify=None)
+    assert strict.process(img) == []
+    (cand,) = [r for r in strict.process(img, keep_rejected=True)
+               if r.detection.kind == "house_number"]
+    assert not cand.accepted and cand.read.text == "11A"
+    det = Detector(tiny_models.detector, threads=1)
+    low = min(0.05, cand.detection.score)
+    pipe = Pipeline(det, recognizer, margin=(0.0, 0.0), accept_score=1.01,
+                    verify=Verification(min_score=low, min_confidence=0.0))
+    assert det.score_threshold == low  # the detector is lowered to the verification band
+    kept = pipe.process(img)
+    assert [(r.read.text, r.format, r.accepted) for r in kept
+            if r.detection.kind == "house_number"] == [("11A", "house_number", True)]
+    assert all(r.format is not None for r in kept)  # nothing kept without a fitting layout
+    # An impossible confidence bar, a score band above the box, or no fitting pack: dropped.
+    unsure = Pipeline(Detector(tiny_models.detector, threads=1), recognizer, margin=(0.0, 0.0),
+                      accept_score=1.01, verify=Verification(min_score=low, min_confidence=1.01))
+    assert unsure.process(img) == []
+    d, r = cand.detection, cand.read
+    assert pipe.accepts(d, r, "house_number")
+    assert not pipe.accepts(d, r, None)
+    assert not pipe.accepts(Detection(d.kind, low / 2, d.box, d.corners), r, "house_number")
+    plate = Detection("plate", d.score, d.box, d.corners)
+    assert not pipe.accepts(plate, Read("AB1", (1.0, 1.0, 1.0), "plate"), "us")  # < 4 chars
+    assert pipe.accepts(plate, Read("AB12", (1.0,) * 4, "plate"), "us")
 
 
 def test_pipeline_rejects_unknown_format(detector: Detector, recognizer: Recognizer) -> None:

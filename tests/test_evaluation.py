@@ -40,11 +40,20 @@ def test_detection_score_counts_and_ap() -> None:
              ((50.0, 50.0, 60.0, 60.0), 0.8),    # FP
              ((21.0, 20.0, 30.0, 30.0), 0.3)]    # TP, below the operating threshold
     matched = d.add_image(preds, truths, min_score=0.5)
-    assert matched == [0, 2]
+    assert matched == [0, -1]  # the 0.3 box is not at the operating point
     assert (d.true_positives, d.false_positives) == (1, 1)
     assert d.recall == 0.5 and d.precision == 0.5 and d.fp_per_image == 1.0
     # ranked: TP (r .5, p 1), FP (r .5, p .5), TP (r 1, p 2/3) -> AP = .5*1 + .5*2/3
     assert d.average_precision == pytest.approx(0.5 + 0.5 * 2 / 3)
+    # Accepted flags replace the score cut (a read-verified box under the threshold counts,
+    # an unverified one does not); AP is the same.
+    v = DetectionScore(0.5)
+    assert v.add_image(preds, truths, accepted=[True, False, True]) == [0, 2]
+    assert (v.true_positives, v.false_positives) == (2, 0)
+    assert v.average_precision == pytest.approx(d.average_precision)
+    w = DetectionScore(0.5)
+    assert w.add_image(preds, truths, accepted=[False, True, False]) == [-1, -1]
+    assert (w.true_positives, w.false_positives) == (0, 1)
     empty = DetectionScore(0.5)
     empty.add_image([], [])
     assert empty.average_precision == 0.0 and empty.recall == 0.0

@@ -51,18 +51,21 @@ def _fail(message: str) -> None:
               help="Detector tiling (2x2 grid): auto = only images at least 3x its input.")
 @click.option("--refine", is_flag=True,
               help="Snap predicted corners to image edges before warping (rectify.refine_quad).")
+@click.option("--no-verify", is_flag=True,
+              help="Keep only detections at the operating threshold (no read verification "
+                   "below it; see edgeocr.pipeline.Verification).")
 @click.option("--formats", default="auto", show_default=True,
               help="Format packs for the formatted score: comma-separated, or 'auto' to use "
                    "each image's region from meta.csv (what a user there would enable).")
 def eval_command(data_dir: Path, json_out: Path | None, report_dir: Path | None,
                  detector: Path | None, recognizer: Path | None, threads: int, score: float | None,
                  peers: str, crops_only: bool, margin: str | None, tiles: str, refine: bool,
-                 formats: str) -> None:
+                 no_verify: bool, formats: str) -> None:
     """Score detection, rectification and recognition on DATA_DIR (labels.csv + images)."""
     from edgeocr.detect import Detector
     from edgeocr.evaluation.samples import recognition_samples
     from edgeocr.formats import apply_formats, check_packs
-    from edgeocr.pipeline import Pipeline
+    from edgeocr.pipeline import Pipeline, Verification
     from edgeocr.recognize import Recognizer
 
     try:
@@ -104,13 +107,14 @@ def eval_command(data_dir: Path, json_out: Path | None, report_dir: Path | None,
     scenes: SceneReport | None = None
     peer_scenes: dict[str, dict[str, float]] = {}
     if det is not None:
+        threshold = score if score is not None else det.operating_threshold
         pipeline = Pipeline(det, rec, formats=pack_list if formats != "auto" else (),
-                            margin=margins, refine=refine)
+                            margin=margins, refine=refine, accept_score=threshold,
+                            verify=None if no_verify else Verification())
         with click.progressbar(length=1, label="scenes", file=sys.stderr) as bar:
             def progress(done: int, total: int) -> None:
                 bar.length = total
                 bar.update(1)
-            threshold = score if score is not None else det.operating_threshold
             scenes = evaluate_scenes(ds, pipeline, threshold, progress,
                                      auto_formats=formats == "auto")
         for p in peer_objs:

@@ -56,6 +56,25 @@ def confusions(pairs: Iterable[tuple[str, str]], top: int = 15) -> list[tuple[st
     return [(t, p, n) for (t, p), n in ranked[:top]]
 
 
+def _match(preds: Sequence[tuple[Box, float]], truths: Sequence[Box], iou: float) -> list[int]:
+    """Per prediction, the truth index it matches (greedy by score, best IoU first) or -1."""
+    out = [-1] * len(preds)
+    if not preds or not truths:
+        return out
+    order = sorted(range(len(preds)), key=lambda i: -preds[i][1])
+    ious = iou_matrix(np.array([preds[i][0] for i in order]), np.array(truths))
+    taken = [False] * len(truths)
+    for rank, i in enumerate(order):
+        best_j, best_iou = -1, iou
+        for j in range(len(truths)):
+            if not taken[j] and ious[rank, j] >= best_iou:
+                best_j, best_iou = j, float(ious[rank, j])
+        if best_j >= 0:
+            taken[best_j] = True
+            out[i] = best_j
+    return out
+
+
 @dataclass
 class DetectionScore:
     """Detections of one kind over a set of images, matched to the truth at one IoU."""
@@ -69,32 +88,29 @@ class DetectionScore:
     scored: list[tuple[float, bool]] = field(default_factory=list)
 
     def add_image(self, preds: Sequence[tuple[Box, float]], truths: Sequence[Box],
-                  min_score: float = 0.0) -> list[int]:
+                  min_score: float = 0.0,
+                  accepted: Sequence[bool] | None = None) -> list[int]:
         """Match one image's predictions (box, score) to its truth boxes greedily by score.
 
-        Returns, per truth box, the index of the prediction matched to it or -1. Only
-        predictions with score >= ``min_score`` count towards TP/FP; all count for AP.
+        Returns, per truth box, the index of the operating-point prediction matched to it or
+        -1. Operating-point predictions (score >= ``min_score``, or those flagged in
+        ``accepted`` when given) count towards TP/FP; all count for AP.
         """
         self.n_images += 1
         self.n_truth += len(truths)
-        order = sorted(range(len(preds)), key=lambda i: -preds[i][1])
+        for score, ok in zip((p[1] for p in preds), _match(preds, truths, self.iou_threshold),
+                             strict=True):
+            self.scored.append((score, ok >= 0))
+        keep = [i for i in range(len(preds))
+                if (accepted[i] if accepted is not None else preds[i][1] >= min_score)]
+        sub = _match([preds[i] for i in keep], truths, self.iou_threshold)
         matched = [-1] * len(truths)
-        if truths and preds:
-            ious = iou_matrix(np.array([preds[i][0] for i in order]), np.array(truths))
-        for rank, i in enumerate(order):
-            best_j, best_iou = -1, self.iou_threshold
-            for j in range(len(truths)):
-                if matched[j] < 0 and ious[rank, j] >= best_iou:
-                    best_j, best_iou = j, float(ious[rank, j])
-            ok = best_j >= 0
-            if ok:
-                matched[best_j] = i
-            self.scored.append((preds[i][1], ok))
-            if preds[i][1] >= min_score:
-                if ok:
-                    self.true_positives += 1
-                else:
-                    self.false_positives += 1
+        for k, j in enumerate(sub):
+            if j >= 0:
+                matched[j] = keep[k]
+                self.true_positives += 1
+            else:
+                self.false_positives += 1
         return matched
 
     @property

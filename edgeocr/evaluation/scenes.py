@@ -3,7 +3,8 @@
 A scene row is scored by detection when it has corners (geometry ``box`` or ``quad``).
 House-number rows with text and no location count as read when the number is read anywhere
 in the image. The detector runs at a low score threshold so AP sees the whole PR curve;
-TP/FP counts, recall and end-to-end accuracy use the operating threshold.
+TP/FP counts, recall and end-to-end accuracy use the reads the pipeline accepts: those at the
+operating threshold, plus those under it that pass the pipeline's read verification.
 """
 
 from __future__ import annotations
@@ -87,8 +88,11 @@ def evaluate_scenes(ds: LabelledSet, pipeline: Pipeline, threshold: float,
                     progress: Callable[[int, int], None] | None = None,
                     auto_formats: bool = False) -> SceneReport:
     """Run ``pipeline`` (whose detector should use a low score threshold) on every scene
-    image of ``ds`` and score it (see the module docstring). With ``auto_formats`` the
-    plate format packs follow each image's region in meta.csv."""
+    image of ``ds`` and score it (see the module docstring). ``threshold`` is the operating
+    threshold: the pipeline's ``accept_score`` is set to it, and its verification (if any)
+    decides below it. With ``auto_formats`` the plate format packs follow each image's
+    region in meta.csv."""
+    pipeline.accept_score = threshold
     report = SceneReport(threshold)
     groups = ds.by_image()
     images = [img for img, rows in groups.items()
@@ -102,10 +106,10 @@ def evaluate_scenes(ds: LabelledSet, pipeline: Pipeline, threshold: float,
             region = meta.region if meta is not None else ""
             pipeline.formats = (*packs_for_region(region, "plate"), "house_number")
         t0 = time.perf_counter()
-        reads = pipeline.process(image)
+        reads = pipeline.process(image, keep_rejected=True)
         report.frame_ms.append((time.perf_counter() - t0) * 1000.0)
         report.images += 1
-        kept = [r for r in reads if r.detection.score >= threshold]
+        kept = [r for r in reads if r.accepted]
         all_texts = {r.read.text for r in kept}
         for kind in {r.kind for r in rows} | {r.detection.kind for r in reads}:
             truths = [r for r in rows if r.kind == kind and r.corners is not None]
@@ -125,23 +129,23 @@ def evaluate_scenes(ds: LabelledSet, pipeline: Pipeline, threshold: float,
 def _score_kind(report: SceneReport, ds: LabelledSet, pipeline: Pipeline, image: Image,
                 image_name: str, source: str, kind: str, truths: list[LabelRow],
                 preds: list[PipelineRead]) -> None:
-    threshold = report.threshold
     truth_boxes: list[Box] = [t.box for t in truths if t.box is not None]
     pred_boxes = [(p.detection.box, p.detection.score) for p in preds]
+    accepted = [p.accepted for p in preds]
     matched: list[int] = [-1] * len(truths)
     for iou in IOUS:
         score = report.detection.setdefault(kind, {}).setdefault(iou, DetectionScore(iou))
-        m = score.add_image(pred_boxes, truth_boxes, min_score=threshold)
+        m = score.add_image(pred_boxes, truth_boxes, accepted=accepted)
         if iou == MATCH_IOU:
             matched = m
         if iou == 0.5:
             report.detection_by_source.setdefault(
                 f"{kind}/{source}", DetectionScore(iou)).add_image(
-                    pred_boxes, truth_boxes, min_score=threshold)
+                    pred_boxes, truth_boxes, accepted=accepted)
     for j, row in enumerate(truths):
         text = normalize_text(row.text)
         i = matched[j]
-        hit = preds[i] if i >= 0 and preds[i].detection.score >= threshold else None
+        hit = preds[i] if i >= 0 else None
         pred_text = hit.read.text if hit is not None else ""
         axis_text = ""
         corner_error = None
