@@ -19,6 +19,7 @@ import sys
 from pathlib import Path
 
 import cv2
+import numpy as np
 
 from edgeocr.detect import Detector
 from edgeocr.formats import DEFAULT_PACKS
@@ -62,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
         image = cv2.imread(str(path), cv2.IMREAD_COLOR)
         if image is None:
             continue
-        reads.extend(pipe.process(image, keep_rejected=True))
+        reads.extend(pipe.process(image.astype(np.uint8), keep_rejected=True))
         if (i + 1) % 100 == 0:
             print(f"{i + 1}/{len(photos)} photos", file=sys.stderr)
     n = len(photos)
