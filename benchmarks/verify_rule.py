@@ -47,6 +47,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--detector", type=Path, default=None)
     ap.add_argument("--recognizer", type=Path, default=None)
     ap.add_argument("--json", type=Path, default=None)
+    ap.add_argument("--no-second-look", action="store_true",
+                    help="Read only the warped crop (the pipeline also reads the box by default).")
     args = ap.parse_args(argv)
     photos = negatives(args.negatives)
     if not photos:
@@ -57,7 +59,8 @@ def main(argv: list[str] | None = None) -> int:
     threshold = det.operating_threshold
     # One pass at the lowest score; every grid point is then a filter over the same reads.
     pipe = Pipeline(det, rec, DEFAULT_PACKS, accept_score=threshold,
-                    verify=Verification(min_score=min(GRID)))
+                    verify=Verification(min_score=min(GRID)),
+                    second_look=not args.no_second_look)
     reads = []
     for i, path in enumerate(photos):
         image = cv2.imread(str(path), cv2.IMREAD_COLOR)

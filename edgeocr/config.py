@@ -108,6 +108,7 @@ class ModelsConfig(_Model):
     detect_tiles: Literal[1, 2] | None = None
     # Same default as edgeocr.pipeline.VERIFY_SCORE (kept apart: config imports no OpenCV).
     detect_verify_score: Annotated[float, Field(ge=0, le=1)] | None = 0.3
+    second_look: bool = True
 
 
 class ReadsConfig(_Model):

@@ -10,9 +10,10 @@ from typing import Any
 import cv2
 import numpy.typing as npt
 
+from edgeocr.core.geometry import box_to_quad
 from edgeocr.core.types import Detection, Image, Quad, Read
 from edgeocr.detect import TILE_OVERLAP, Detector
-from edgeocr.formats import DEFAULT_PACKS, PACKS, apply_formats, check_packs
+from edgeocr.formats import DEFAULT_PACKS, PACKS, FormattedRead, apply_formats, check_packs
 from edgeocr.recognize import Recognizer
 from edgeocr.rectify import MARGIN, rectify, scaled_quad
 
@@ -79,7 +80,7 @@ class Pipeline:
                  formats: Sequence[str] = DEFAULT_PACKS, refine: bool = False,
                  margin: tuple[float, float] = MARGIN,
                  verify: Verification | None = Verification(),
-                 accept_score: float | None = None) -> None:
+                 accept_score: float | None = None, second_look: bool = True) -> None:
         check_packs(formats)
         self.accept_score = detector.score_threshold if accept_score is None else accept_score
         self.verify = verify if verify is not None and verify.min_score < self.accept_score \
@@ -91,6 +92,9 @@ class Pipeline:
         self.formats = tuple(formats)
         self.refine = refine
         self.margin = margin
+        self.second_look = second_look
+        """Also read the detection's axis-aligned box and keep the better of the two reads
+        (one that fits a format first, then the more confident)."""
         self.last_timings_ms: dict[str, float] = {}
         """Timings of the last frame: ``detect`` and ``total`` (also when nothing was found)."""
 
@@ -157,6 +161,15 @@ class Pipeline:
             t0 = time.perf_counter()
             formatted = apply_formats(read, det.kind, self.formats)
             format_ms = _ms(t0)
+            if self.second_look:
+                t0 = time.perf_counter()
+                boxed = Detection(det.kind, det.score, det.box, box_to_quad(det.box))
+                crop = rectify(image, boxed, width, height, scale=scale, margin=self.margin)
+                other = apply_formats(self.recognizer.read(crop, kind=det.kind), det.kind,
+                                      self.formats)
+                if _better(other, formatted):
+                    formatted = other
+                recognize_ms += _ms(t0)
             accepted = self.accepts(det, formatted.read, formatted.format)
             if not accepted and not keep_rejected:
                 continue
@@ -167,6 +180,11 @@ class Pipeline:
             }, accepted))
         self.last_timings_ms = {"detect": detect_ms, "total": _ms(t_start)}
         return results
+
+
+def _better(a: FormattedRead, b: FormattedRead) -> bool:
+    """Whether read ``a`` beats ``b``: fitting a format first, then the weakest character."""
+    return (a.format is not None, a.read.confidence) > (b.format is not None, b.read.confidence)
 
 
 def _scale_detection(det: Detection, scale: float) -> Detection:

@@ -329,3 +329,23 @@ def test_pipeline_verifies_unsure_detections_by_their_read(tiny_models: TinyMode
 def test_pipeline_rejects_unknown_format(detector: Detector, recognizer: Recognizer) -> None:
     with pytest.raises(ValueError, match="unknown format pack"):
         Pipeline(detector, recognizer, formats=["mars"])
+
+
+def test_second_look_prefers_a_fitting_then_a_surer_read() -> None:
+    from edgeocr.formats import FormattedRead
+    from edgeocr.pipeline import _better
+
+    sure = FormattedRead(Read("ABC123", (0.99,) * 6), None)
+    fits = FormattedRead(Read("ABC1234", (0.6,) * 7), "br")
+    surer_fit = FormattedRead(Read("ABC1234", (0.9,) * 7), "br")
+    assert _better(fits, sure) and not _better(sure, fits)
+    assert _better(surer_fit, fits) and not _better(fits, surer_fit)
+    assert not _better(fits, fits)  # ties keep the warped read
+
+
+def test_pipeline_second_look_reads_the_box_too(detector: Detector,
+                                                recognizer: Recognizer) -> None:
+    img = _house_scene("11A")
+    one = Pipeline(detector, recognizer, margin=(0.0, 0.0), second_look=False).process(img)
+    two = Pipeline(detector, recognizer, margin=(0.0, 0.0)).process(img)
+    assert [r.read.text for r in one] == [r.read.text for r in two] == ["11A"]
