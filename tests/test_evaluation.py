@@ -123,6 +123,16 @@ def test_eval_cli_scenes(tiny_models: TinyModels, tmp_path: Path) -> None:
     assert scenes["e2e_exact"]["house_number"]["exact"] == 1.0
     assert scenes["found_anywhere"]["house_number"]["rate"] == 1.0
     assert (report_dir / "pr_curve.png").stat().st_size > 0
+    # An operating threshold above every score: nothing is detected at the operating point
+    # unless read verification keeps it (here it may: the read fits house_number).
+    plain = tmp_path / "plain.json"
+    result = CliRunner().invoke(cli, [
+        "eval", str(data), "--recognizer", str(tiny_models.recognizer),
+        "--detector", str(tiny_models.detector), "--threads", "1", "--margin", "0,0",
+        "--score", "1.0", "--no-verify", "--no-second-look", "--json", str(plain)])
+    assert result.exit_code == 0, result.output
+    det = json.loads(plain.read_text())["scenes"]["detection"]["house_number"]["0.5"]
+    assert det["recall"] == 0.0 and det["ap"] > 0.0  # AP still sees every score
 
 
 def test_eval_cli_bad_input(tmp_path: Path) -> None:
