@@ -3,9 +3,8 @@
 Desktop fonts draw ``1`` with a base serif and a long flag, ``0`` as wide as ``O`` and ``4``
 closed, so a recognizer trained only on them reads real plate ``1`` as ``I`` and ``0`` as
 ``D``/``O``. Plate dies use uniform strokes in a condensed cell; the disambiguating cues are
-the ones drawn here: ``1`` is a bare bar with a small flag, ``I`` has serifs (US dies) or is a
-plain bar (the Brazilian die), ``0`` is a narrow stadium, ``O`` a wider ellipse or rounded
-rectangle, ``D`` has a straight back and square corners, ``8``
+the ones drawn here: ``1`` is a bare bar with a small flag, ``I`` has serifs, ``0`` is a
+narrow stadium, ``O`` a wider ellipse, ``D`` has a straight back and square corners, ``8``
 has two round bowls while ``B`` has a straight back, ``4`` has a clear crossbar.
 
 Glyphs are polylines in a unit cell (x right, y down, both 0..1) drawn with anti-aliased
@@ -47,25 +46,11 @@ def _stadium(x0: float, x1: float, y0: float, y1: float) -> Stroke:
     return _arc(cx, y0 + ry, r, ry, 180, 360) + _arc(cx, y1 - ry, r, ry, 0, 180) + [(x0, y0 + ry)]
 
 
-def _rrect(x0: float, x1: float, y0: float, y1: float, rx: float, ry: float) -> Stroke:
-    """Closed rounded rectangle with elliptical corners of radii (rx, ry): the straight-sided
-    bowls of the Brazilian and many US plate dies."""
-    return (
-        _arc(x1 - rx, y0 + ry, rx, ry, 270, 360)
-        + _arc(x1 - rx, y1 - ry, rx, ry, 0, 90)
-        + _arc(x0 + rx, y1 - ry, rx, ry, 90, 180)
-        + _arc(x0 + rx, y0 + ry, rx, ry, 180, 270)
-        + [(x1 - rx, y0)]
-    )
-
-
 def _glyph_strokes(ch: str, variant: int) -> list[Stroke]:
     """Polylines for one character; ``variant`` picks between common plate-die shapes."""
     v = variant
-    # O and Q: an ellipse, or the rounded rectangle of the Brazilian die (D keeps square corners).
-    bowl = _arc(0.5, 0.5, 0.47, 0.5, 0, 360) if v == 0 else _rrect(0.04, 0.96, 0.0, 1.0, 0.42, 0.3)
     g: dict[str, list[Stroke]] = {
-        "0": [_stadium(0.08, 0.92, 0.0, 1.0) if v == 0 else _rrect(0.08, 0.92, 0.0, 1.0, 0.4, 0.3)],
+        "0": [_stadium(0.08, 0.92, 0.0, 1.0)],
         "1": [[(0.62, 1.0), (0.62, 0.0), (0.3 if v == 0 else 0.4, 0.2 if v == 0 else 0.12)]],
         "2": [[*_arc(0.5, 0.27, 0.43, 0.27, 190, 360), (0.93, 0.3), (0.05, 1.0), (0.97, 1.0)]],
         "3": [
@@ -82,9 +67,7 @@ def _glyph_strokes(ch: str, variant: int) -> list[Stroke]:
         "8": [
             _arc(0.5, 0.24, 0.36, 0.24, 90, 450),
             _arc(0.5, 0.72, 0.45, 0.28, -90, 270),
-        ]
-        if v == 0
-        else [_rrect(0.12, 0.88, 0.0, 0.47, 0.3, 0.2), _rrect(0.06, 0.94, 0.47, 1.0, 0.36, 0.22)],
+        ],
         "9": [
             _arc(0.5, 0.32, 0.44, 0.32, 0, 360),
             _arc(0.48, 0.5, 0.44, 0.5, 0, 120),
@@ -126,10 +109,7 @@ def _glyph_strokes(ch: str, variant: int) -> list[Stroke]:
         "F": [[(0.92, 0.0), (0.08, 0.0), (0.08, 1.0)], [(0.08, 0.5), (0.75, 0.5)]],
         "G": [[*_arc(0.52, 0.5, 0.46, 0.5, 320, 45), (0.95, 0.55), (0.55, 0.55)]],
         "H": [[(0.08, 0.0), (0.08, 1.0)], [(0.92, 0.0), (0.92, 1.0)], [(0.08, 0.5), (0.92, 0.5)]],
-        # US dies give I serifs; the Brazilian die draws a bare bar (its 1 keeps the flag).
-        "I": [[(0.5, 0.0), (0.5, 1.0)], [(0.05, 0.0), (0.95, 0.0)], [(0.05, 1.0), (0.95, 1.0)]]
-        if v == 0
-        else [[(0.5, 0.0), (0.5, 1.0)]],
+        "I": [[(0.5, 0.0), (0.5, 1.0)], [(0.05, 0.0), (0.95, 0.0)], [(0.05, 1.0), (0.95, 1.0)]],
         "J": [[(0.85, 0.0), (0.85, 0.68), *_arc(0.5, 0.68, 0.35, 0.32, 0, 165)]]
         + ([[(0.45, 0.0), (0.95, 0.0)]] if v == 1 else []),
         "K": [[(0.08, 0.0), (0.08, 1.0)], [(0.92, 0.0), (0.1, 0.62)], [(0.38, 0.42), (0.95, 1.0)]],
@@ -138,7 +118,7 @@ def _glyph_strokes(ch: str, variant: int) -> list[Stroke]:
             [(0.05, 1.0), (0.07, 0.0), (0.5, 0.72 if v == 0 else 0.55), (0.93, 0.0), (0.95, 1.0)]
         ],
         "N": [[(0.08, 1.0), (0.08, 0.0), (0.92, 1.0), (0.92, 0.0)]],
-        "O": [bowl],
+        "O": [_arc(0.5, 0.5, 0.47, 0.5, 0, 360)],
         "P": [
             [
                 (0.08, 1.0),
@@ -148,10 +128,7 @@ def _glyph_strokes(ch: str, variant: int) -> list[Stroke]:
                 (0.08, 0.54),
             ]
         ],
-        "Q": [
-            bowl,
-            [(0.58, 0.7), (0.95, 1.05)],
-        ],
+        "Q": [_arc(0.5, 0.5, 0.47, 0.5, 0, 360), [(0.58, 0.7), (0.95, 1.05)]],
         "R": [
             [
                 (0.08, 1.0),
