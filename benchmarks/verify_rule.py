@@ -20,6 +20,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from edgeocr_convert.threshold import list_negatives
 
 from edgeocr.detect import Detector
 from edgeocr.formats import DEFAULT_PACKS
@@ -28,17 +29,6 @@ from edgeocr.recognize import Recognizer
 
 GRID = tuple(round(0.1 + 0.05 * i, 2) for i in range(9))  # 0.10 .. 0.50
 BUDGET = 0.05
-MAX_PHOTOS = 600
-SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
-
-
-def negatives(folder: Path, limit: int = MAX_PHOTOS) -> list[Path]:
-    """An even spread of at most ``limit`` photos, the same every run (as the converter)."""
-    files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in SUFFIXES)
-    if len(files) > limit:
-        step = len(files) / limit
-        files = [files[int(i * step)] for i in range(limit)]
-    return files
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -50,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-second-look", action="store_true",
                     help="Read only the warped crop (the pipeline also reads the box by default).")
     args = ap.parse_args(argv)
-    photos = negatives(args.negatives)
+    photos = list_negatives(args.negatives)  # the converter's own spread of <= 600 photos
     if not photos:
         print(f"verify_rule: no images under {args.negatives}", file=sys.stderr)
         return 2
