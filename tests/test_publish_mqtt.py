@@ -279,16 +279,20 @@ def persistent_broker(tmp_path: Path) -> Iterator[Broker]:
 
 
 def collect_over_outage(broker: Broker, before: Callable[[], None],
-                        outage: Callable[[], None], after: Callable[[], None]) -> list[str]:
+                        outage: Callable[[], None], after: Callable[[], None],
+                        settle: int = 0) -> list[str]:
     """Read ids on the read topic, seen by one persistent session over a broker restart.
 
     The subscriber disconnects cleanly before the outage and comes back at the end, so the
-    broker restart cannot leave a message half-delivered to it.
+    broker restart cannot leave a message half-delivered to it. With ``settle`` it first
+    waits until it has recorded that many messages: a message recorded is acknowledged, and
+    disconnecting while one is still on its way would have the broker deliver it again.
     """
     topic = "edgeocr/dev1/gate/read"
     col = Collector(broker, (topic,), client_id="collector", clean=False)
     try:
         before()
+        assert col.wait(lambda: len(col.on(topic)) >= settle), col.on(topic)
     finally:
         col.close()
     seen = ids(col.on(topic))
@@ -320,7 +324,8 @@ def test_reads_during_an_outage_arrive_once_in_order(
             pub.publish_read(r)  # returns at once although the broker is down
         assert len(pub.queue) == 5
 
-    got = collect_over_outage(persistent_broker, before, outage, lambda: pub.flush(WAIT))
+    got = collect_over_outage(persistent_broker, before, outage, lambda: pub.flush(WAIT),
+                              settle=5)
     assert got == [f"r{i:03d}" for i in range(10)], got
     assert len(pub.queue) == 0 and pub.reads_published == 10
 
