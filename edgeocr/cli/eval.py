@@ -119,7 +119,7 @@ def eval_command(data_dir: Path, json_out: Path | None, report_dir: Path | None,
             def progress(done: int, total: int) -> None:
                 bar.length = total
                 bar.update(1)
-            scenes = evaluate_scenes(ds, pipeline, threshold, progress,
+            scenes = evaluate_scenes(ds, pipeline, progress,
                                      auto_formats=formats == "auto")
         for p in peer_objs:
             peer_scenes[p.name] = _peer_found(ds, p)

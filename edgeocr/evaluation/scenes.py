@@ -84,16 +84,14 @@ def _score(report: SceneReport, key: str, table: dict[str, TextScore], pred: str
     table.setdefault(key, TextScore()).add(pred, truth)
 
 
-def evaluate_scenes(ds: LabelledSet, pipeline: Pipeline, threshold: float,
+def evaluate_scenes(ds: LabelledSet, pipeline: Pipeline,
                     progress: Callable[[int, int], None] | None = None,
                     auto_formats: bool = False) -> SceneReport:
     """Run ``pipeline`` (whose detector should use a low score threshold) on every scene
-    image of ``ds`` and score it (see the module docstring). ``threshold`` is the operating
-    threshold: the pipeline's ``accept_score`` is set to it, and its verification (if any)
-    decides below it. With ``auto_formats`` the plate format packs follow each image's
-    region in meta.csv."""
-    pipeline.accept_score = threshold
-    report = SceneReport(threshold)
+    image of ``ds`` and score it (see the module docstring). The operating threshold is the
+    pipeline's ``accept_score``; its verification (if any) decides below it. With
+    ``auto_formats`` the plate format packs follow each image's region in meta.csv."""
+    report = SceneReport(pipeline.accept_score)
     groups = ds.by_image()
     images = [img for img, rows in groups.items()
               if any(row_geometry(ds, r) in ("box", "quad", "none") for r in rows)]
