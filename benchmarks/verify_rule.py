@@ -1,11 +1,18 @@
 """False positives per photo on real plate-free photos, with and without read verification.
 
-Reproduces the choice of ``edgeocr.pipeline.VERIFY_SCORE``: for each candidate lower score
-on a 0.05 grid, run the shipped (or given) detector and recognizer on the real negatives the
-way the pipeline does (whole photo, formats us/eu/br/house_number) and count the reads the
-pipeline would publish. The rule: the lowest grid score whose false positives per photo stay
-at or below 0.05, the same budget the converter's threshold rule uses. No labelled plate
-photo is involved, so the choice cannot be tuned to the dev set.
+Reproduces the choice of ``edgeocr.pipeline.VERIFY_SCORE`` and of the strict band under it
+(``STRICT_VERIFY_SCORE`` / ``STRICT_VERIFY_CONFIDENCE``). One pass runs the shipped (or
+given) detector and recognizer on the real negatives the way the pipeline does (whole photo,
+formats us/eu/br/house_number, second look) down to a detector score of 0.05, and counts
+the reads the pipeline would publish under each rule:
+
+1. the band: the lowest score on a 0.05 grid whose false positives per photo stay at or below
+   0.05 (the converter's threshold rule's own budget) with every character >= 0.9;
+2. the strict band under it: the lowest grid score at which some confidence level of 0.90,
+   0.95, 0.97 or 0.99 keeps the whole pipeline (threshold + band + strict band) within the
+   same budget; the least strict such level.
+
+No labelled plate photo is involved, so the choice cannot be tuned to the dev set.
 
     .venv/bin/python benchmarks/verify_rule.py ../shared/backgrounds/real-negatives \\
         [--detector D.tflite] [--recognizer R.tflite] [--json out.json]
@@ -16,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -27,8 +35,30 @@ from edgeocr.formats import DEFAULT_PACKS
 from edgeocr.pipeline import VERIFY_CONFIDENCE, Pipeline, Verification
 from edgeocr.recognize import Recognizer
 
-GRID = tuple(round(0.1 + 0.05 * i, 2) for i in range(9))  # 0.10 .. 0.50
+GRID = tuple(round(0.05 + 0.05 * i, 2) for i in range(10))  # 0.05 .. 0.50
+STRICT_LEVELS = (0.90, 0.95, 0.97, 0.99)
 BUDGET = 0.05
+
+
+@dataclass(frozen=True)
+class Candidate:
+    score: float
+    verifiable: bool  # fits a format and is long enough (everything but the confidence)
+    confidence: float
+
+
+def count(cands: list[Candidate], threshold: float, band: float,
+          strict: tuple[float, float] | None = None) -> int:
+    """Reads kept: at the threshold, in the band at VERIFY_CONFIDENCE, in the strict band."""
+    kept = 0
+    for c in cands:
+        if c.score >= threshold:
+            kept += 1
+        elif c.score >= band:
+            kept += c.verifiable and c.confidence >= VERIFY_CONFIDENCE
+        elif strict is not None and c.score >= strict[0]:
+            kept += c.verifiable and c.confidence >= strict[1]
+    return kept
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -47,27 +77,26 @@ def main(argv: list[str] | None = None) -> int:
     det = Detector(args.detector, threads=1, score_threshold=min(GRID))
     rec = Recognizer(args.recognizer, threads=1)
     threshold = det.operating_threshold
-    # One pass at the lowest score; every grid point is then a filter over the same reads.
+    # One pass at the lowest score with no confidence demand; every rule is then a filter
+    # over the same reads.
     pipe = Pipeline(det, rec, DEFAULT_PACKS, accept_score=threshold,
-                    verify=Verification(min_score=min(GRID)),
+                    verify=Verification(min_score=min(GRID), min_confidence=0.0,
+                                        strict_score=None),
                     second_look=not args.no_second_look)
-    reads = []
+    cands: list[Candidate] = []
     for i, path in enumerate(photos):
         image = cv2.imread(str(path), cv2.IMREAD_COLOR)
         if image is None:
             continue
-        reads.extend(pipe.process(image.astype(np.uint8), keep_rejected=True))
+        cands.extend(Candidate(r.detection.score, r.accepted, r.read.confidence)
+                     for r in pipe.process(image.astype(np.uint8), keep_rejected=True))
         if (i + 1) % 100 == 0:
             print(f"{i + 1}/{len(photos)} photos", file=sys.stderr)
     n = len(photos)
-    rows = []
-    for s in GRID:
-        kept = sum(1 for r in reads if r.detection.score >= threshold
-                   or (r.detection.score >= s and r.accepted))
-        raw = sum(1 for r in reads if r.detection.score >= s)
-        rows.append({"verify_score": s, "fp_per_photo": kept / n,
-                     "fp_per_photo_without_verification": raw / n})
-    chosen = next((r["verify_score"] for r in rows if r["fp_per_photo"] <= BUDGET), None)
+    rows = [{"verify_score": s, "fp_per_photo": count(cands, threshold, s) / n,
+             "fp_per_photo_without_verification":
+                 sum(1 for c in cands if c.score >= s) / n} for s in GRID]
+    band = next((r["verify_score"] for r in rows if r["fp_per_photo"] <= BUDGET), None)
     print(f"{n} plate-free photos; detector threshold {threshold:.2f}; every character "
           f">= {VERIFY_CONFIDENCE}")
     print("| lower score | FP/photo with verification | FP/photo if all kept |")
@@ -75,10 +104,31 @@ def main(argv: list[str] | None = None) -> int:
     for r in rows:
         print(f"| {r['verify_score']:.2f} | {r['fp_per_photo']:.3f} | "
               f"{r['fp_per_photo_without_verification']:.3f} |")
-    print(f"lowest score within {BUDGET} FP/photo: {chosen}")
+    print(f"band: lowest score within {BUDGET} FP/photo: {band}")
+    strict_rows: list[dict[str, float]] = []
+    strict: tuple[float, float] | None = None
+    if band is not None:
+        print(f"\nstrict band under {band} (whole pipeline's FP/photo, by confidence level)")
+        print("| strict score | " + " | ".join(f">= {c:.2f}" for c in STRICT_LEVELS) + " |")
+        print("|---|" + "---|" * len(STRICT_LEVELS))
+        for s in (g for g in GRID if g < band):
+            fps = {c: count(cands, threshold, band, (s, c)) / n for c in STRICT_LEVELS}
+            strict_rows += [{"strict_score": s, "confidence": c, "fp_per_photo": f}
+                            for c, f in fps.items()]
+            print(f"| {s:.2f} | " + " | ".join(f"{f:.3f}" for f in fps.values()) + " |")
+            if strict is None:
+                level = next((c for c in STRICT_LEVELS if fps[c] <= BUDGET), None)
+                if level is not None:
+                    strict = (s, level)
+        print(f"strict band: {strict[0]:.2f} at every character >= {strict[1]:.2f}"
+              if strict else "strict band: none within the budget")
     if args.json is not None:
-        args.json.write_text(json.dumps({"photos": n, "threshold": threshold, "rows": rows,
-                                         "budget": BUDGET, "chosen": chosen}, indent=1))
+        args.json.write_text(json.dumps({
+            "photos": n, "threshold": threshold, "rows": rows, "budget": BUDGET,
+            "chosen": band, "strict_rows": strict_rows,
+            "strict_chosen": None if strict is None else {"score": strict[0],
+                                                          "confidence": strict[1]},
+        }, indent=1))
     return 0
 
 

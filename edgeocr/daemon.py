@@ -107,7 +107,8 @@ def build_pipeline(config: EdgeocrConfig) -> Stage:
     except (SidecarError, RuntimeBackendError, OSError, ValueError) as exc:
         raise StartupError([f"models.recognizer: {exc}"]) from None
     verify = (None if m.detect_verify_score is None
-              else Verification(min_score=m.detect_verify_score))
+              else Verification(min_score=m.detect_verify_score,
+                                strict_score=m.detect_verify_strict_score))
     return Pipeline(detector, recognizer, config.reads.formats, verify=verify,
                     second_look=m.second_look)
 

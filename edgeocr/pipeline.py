@@ -31,6 +31,14 @@ VERIFY_CONFIDENCE = 0.9
 VERIFY_MIN_PLATE_CHARS = 4
 """A verified plate needs this many characters: short confident reads of sign text ("A1",
 "M69") are what the band between VERIFY_SCORE and the threshold mostly holds otherwise."""
+STRICT_VERIFY_SCORE = 0.15
+"""A second, lower band: detections from here up to VERIFY_SCORE are kept only when their
+read passes the same checks with every character at least STRICT_VERIFY_CONFIDENCE sure.
+Chosen like VERIFY_SCORE, on the real plate-free photos only (benchmarks/verify_rule.py):
+the lowest 0.05-grid score at which some confidence level of 0.90, 0.95, 0.97 or 0.99 keeps
+the whole pipeline's false positives at or below 0.05 per photo, with the least strict such
+level."""
+STRICT_VERIFY_CONFIDENCE = 0.99
 
 
 @dataclass(frozen=True)
@@ -49,6 +57,26 @@ class Verification:
     min_score: float = VERIFY_SCORE
     min_confidence: float = VERIFY_CONFIDENCE
     min_plate_chars: int = VERIFY_MIN_PLATE_CHARS
+    strict_score: float | None = STRICT_VERIFY_SCORE
+    """Detections from here up to ``min_score`` pass only with every character at least
+    ``strict_confidence`` sure (None or >= min_score: no such band)."""
+    strict_confidence: float = STRICT_VERIFY_CONFIDENCE
+
+    @property
+    def floor(self) -> float:
+        """The lowest detection score that can still be kept."""
+        if self.strict_score is None:
+            return self.min_score
+        return min(self.min_score, self.strict_score)
+
+    def confidence_for(self, score: float) -> float | None:
+        """The weakest-character confidence a read needs at this detection score (None:
+        the score is under every band)."""
+        if score >= self.min_score:
+            return self.min_confidence
+        if self.strict_score is not None and score >= self.strict_score:
+            return self.strict_confidence
+        return None
 
 
 @dataclass(frozen=True)
@@ -83,10 +111,10 @@ class Pipeline:
                  accept_score: float | None = None, second_look: bool = True) -> None:
         check_packs(formats)
         self.accept_score = detector.score_threshold if accept_score is None else accept_score
-        self.verify = verify if verify is not None and verify.min_score < self.accept_score \
+        self.verify = verify if verify is not None and verify.floor < self.accept_score \
             else None
         if self.verify is not None:
-            detector.score_threshold = min(detector.score_threshold, self.verify.min_score)
+            detector.score_threshold = min(detector.score_threshold, self.verify.floor)
         self.detector = detector
         self.recognizer = recognizer
         self.formats = tuple(formats)
@@ -126,13 +154,14 @@ class Pipeline:
         if det.score >= self.accept_score:
             return True
         v = self.verify
-        if v is None or det.score < v.min_score or not read.text:
+        need = None if v is None else v.confidence_for(det.score)
+        if v is None or need is None or not read.text:
             return False
         if any(self.formats_for(det.kind)) and fmt is None:
             return False
         if det.kind == "plate" and len(read.text) < v.min_plate_chars:
             return False
-        return read.confidence >= v.min_confidence
+        return read.confidence >= need
 
     def formats_for(self, kind: str) -> list[str]:
         return [p for p in self.formats if PACKS[p].kind == kind]

@@ -59,6 +59,29 @@ def test_tiny_models_through_the_daemon(tmp_path: Path, mosquitto: Broker,
     assert daemon.stats.total_frames["cam"] == 6
 
 
+def test_verification_bands_come_from_the_config(tmp_path: Path,
+                                                 tiny_models: TinyModels) -> None:
+    from edgeocr.pipeline import Pipeline
+
+    def built(extra: str) -> Pipeline:
+        cfg = tmp_path / "c.toml"
+        cfg.write_text(config_text(1883, tmp_path / "q.db", {"cam": str(tmp_path)})
+                       + f'[models]\ndetector = "{tiny_models.detector}"\n'
+                       f'recognizer = "{tiny_models.recognizer}"\n{extra}')
+        pipe = build_pipeline(load_config(cfg))
+        assert isinstance(pipe, Pipeline)
+        return pipe
+
+    default = built("")
+    assert default.verify is not None
+    assert (default.verify.min_score, default.verify.strict_score) == (0.3, 0.15)
+    assert default.detector.score_threshold == 0.15
+    custom = built("detect_verify_score = 0.4\ndetect_verify_strict_score = 0.2\n")
+    assert custom.verify is not None and custom.verify.floor == 0.2
+    off = built("detect_verify_strict_score = 1.0\n")
+    assert off.verify is not None and off.verify.floor == 0.3
+
+
 @pytest.mark.skipif(not all(p.is_file() for p in SHIPPED),
                     reason="no shipped models in edgeocr/models/ yet")
 def test_demo_with_shipped_models(mosquitto: Broker) -> None:

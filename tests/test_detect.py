@@ -326,6 +326,49 @@ def test_pipeline_verifies_unsure_detections_by_their_read(tiny_models: TinyMode
     assert pipe.accepts(plate, Read("AB12", (1.0,) * 4, "plate"), "us")
 
 
+def test_strict_band_below_the_verification_band(tiny_models: TinyModels,
+                                                 recognizer: Recognizer) -> None:
+    img = _house_scene("11A")
+    probe = Pipeline(Detector(tiny_models.detector, threads=1), recognizer, margin=(0.0, 0.0),
+                     accept_score=1.01, verify=None)
+    (cand,) = [r for r in probe.process(img, keep_rejected=True)
+               if r.detection.kind == "house_number"]
+    score, conf = cand.detection.score, cand.read.confidence
+    assert 0.0 < conf < 1.0
+    low = min(0.05, score)
+    # The plaque scores under the ordinary band (min_score 1.0) but inside the strict one.
+    det = Detector(tiny_models.detector, threads=1)
+    lenient = Pipeline(det, recognizer, margin=(0.0, 0.0), accept_score=1.01,
+                       verify=Verification(min_score=1.0, min_confidence=0.0,
+                                           strict_score=low, strict_confidence=conf))
+    assert det.score_threshold == low  # the detector is lowered to the strict band's floor
+    assert [r.read.text for r in lenient.process(img)
+            if r.detection.kind == "house_number"] == ["11A"]
+    strict = Pipeline(Detector(tiny_models.detector, threads=1), recognizer, margin=(0.0, 0.0),
+                      accept_score=1.01,
+                      verify=Verification(min_score=1.0, min_confidence=0.0, strict_score=low,
+                                          strict_confidence=min(1.0, conf + 1e-3)))
+    assert [r for r in strict.process(img) if r.detection.kind == "house_number"] == []
+    # Without a strict band nothing under min_score is kept.
+    none = Pipeline(Detector(tiny_models.detector, threads=1), recognizer, margin=(0.0, 0.0),
+                    accept_score=1.01, verify=Verification(min_score=1.0, strict_score=None))
+    assert none.verify is not None and none.verify.floor == 1.0
+    assert [r for r in none.process(img) if r.detection.kind == "house_number"] == []
+
+
+def test_verification_bands() -> None:
+    v = Verification(min_score=0.3, min_confidence=0.9, strict_score=0.15,
+                     strict_confidence=0.99)
+    assert v.floor == 0.15
+    assert v.confidence_for(0.5) == 0.9 and v.confidence_for(0.3) == 0.9
+    assert v.confidence_for(0.2) == 0.99 and v.confidence_for(0.15) == 0.99
+    assert v.confidence_for(0.149) is None
+    # A strict score at or above min_score adds no band.
+    above = Verification(min_score=0.3, strict_score=0.4)
+    assert above.floor == 0.3 and above.confidence_for(0.35) == above.min_confidence
+    assert above.confidence_for(0.25) is None
+
+
 def test_pipeline_rejects_unknown_format(detector: Detector, recognizer: Recognizer) -> None:
     with pytest.raises(ValueError, match="unknown format pack"):
         Pipeline(detector, recognizer, formats=["mars"])
