@@ -8,7 +8,13 @@ import itertools
 import numpy as np
 
 from edgeocr.core.charset import DEFAULT_CHARSET, encode
-from edgeocr.core.ctc import best_path_log_prob, decode_template, decode_templates
+from edgeocr.core.ctc import (
+    best_path_log_prob,
+    character_spans,
+    decode_template,
+    decode_templates,
+    gap_excess,
+)
 from edgeocr.core.types import CTCOutput, Read
 from edgeocr.formats import apply_formats
 
@@ -94,3 +100,48 @@ def test_an_improbable_layout_is_not_forced() -> None:
     read = Read("ABC123", (0.999,) * 6, "plate", (), CTCOutput(probs, DEFAULT_CHARSET))
     out = apply_formats(read, "plate", ["br"])
     assert out.format is None and out.read.text == "ABC123"
+
+
+def test_character_spans_follow_the_greedy_path() -> None:
+    probs = _probs_for("-AA-A-B--C", steps_per_char=1)
+    a, b, c = (encode(ch)[0] for ch in "ABC")
+    # "AA" with no blank between is one character, as CTC collapses it.
+    assert character_spans(probs) == [(a, 1, 2), (a, 4, 4), (b, 6, 6), (c, 9, 9)]
+    assert character_spans(_probs_for("---", steps_per_char=1)) == []
+
+
+def test_gap_excess_measures_one_gap_against_the_others() -> None:
+    spans = character_spans(_probs_for("-A-B-C---1-2-3-4-", steps_per_char=1))
+    assert len(spans) == 7
+    assert gap_excess(spans, 3) == 2.0  # 3 blank steps where the others have 1
+    assert gap_excess(spans, 1) == 0.0
+    assert gap_excess(spans, 0) is None and gap_excess(spans, 7) is None
+    assert gap_excess(spans[:2], 1) is None
+
+
+def _br_read(spacing: str, fifth_letter: float) -> Read:
+    """A 7-character Brazilian read whose fifth character is 'I' with ``fifth_letter``
+    probability and '1' with the rest; ``spacing`` is the blank run between C and 4."""
+    probs = _probs_for(f"-A-B-C{spacing}4-X-5-6-", steps_per_char=1, sure=0.95)
+    step = 6 + len(spacing) + 2  # the "X" step
+    probs[step] = 1e-4
+    probs[step, encode("I")[0]] = fifth_letter
+    probs[step, encode("1")[0]] = 1 - fifth_letter - 1e-4 * 35
+    greedy = "ABC4I56" if fifth_letter > 0.5 else "ABC4156"
+    return Read(greedy, (0.95,) * 7, "plate", (), CTCOutput(probs, DEFAULT_CHARSET))
+
+
+def test_a_printed_separator_weighs_for_the_old_brazilian_layout() -> None:
+    # The model leans to Mercosul's 'I' (0.6 vs 0.4); a wide gap after the third character
+    # (an old plate's dash) is worth more than that lean, a plain gap is not.
+    wide = apply_formats(_br_read("----", 0.6), "plate", ["br"])
+    assert (wide.format, wide.read.text) == ("br", "ABC4156")
+    plain = apply_formats(_br_read("-", 0.6), "plate", ["br"])
+    assert (plain.format, plain.read.text) == ("br", "ABC4I56")
+    # Characters packed as tight as their neighbours are evidence against a separator.
+    tight = apply_formats(_br_read("", 0.4), "plate", ["br"])
+    assert tight.read.text == "ABC4I56"
+    # A sure letter is not overruled by the gap, and packs without separators ignore it.
+    sure = apply_formats(_br_read("----", 0.99), "plate", ["br"])
+    assert sure.read.text == "ABC4I56"
+    assert apply_formats(_br_read("----", 0.6), "plate", ["us"]).read.text == "ABC4I56"

@@ -171,3 +171,30 @@ def _backtrack(
         conf[i] = max(conf[i], float(probs[0, c]))
     text = "".join(charset[c - 1] for c in labels)
     return TemplatePath(text, tuple(conf), log_prob)
+
+
+def character_spans(probs: npt.NDArray[np.floating]) -> list[tuple[int, int, int]]:
+    """(class, first step, last step) of each character of the greedy read, in order (a
+    run of one class between blanks or other classes is one character, as CTC collapses)."""
+    best = probs.argmax(axis=1)
+    spans: list[tuple[int, int, int]] = []
+    prev = BLANK_INDEX
+    for t, c in enumerate(best.tolist()):
+        if c != BLANK_INDEX and c != prev:
+            spans.append((c, t, t))
+        elif c != BLANK_INDEX:
+            spans[-1] = (c, spans[-1][1], t)
+        prev = c
+    return spans
+
+
+def gap_excess(spans: Sequence[tuple[int, int, int]], after: int) -> float | None:
+    """How many more blank steps separate character ``after - 1`` from character ``after``
+    than the median gap between the other neighbours (a printed separator, a dash or a dot
+    the charset has no class for, shows as a wider gap); None with fewer than 3 characters
+    or ``after`` outside them."""
+    if len(spans) < 3 or not 0 < after < len(spans):
+        return None
+    gaps = [spans[i + 1][1] - spans[i][2] - 1 for i in range(len(spans) - 1)]
+    here = gaps.pop(after - 1)
+    return float(here - np.median(gaps))
