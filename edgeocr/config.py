@@ -35,8 +35,9 @@ from edgeocr.core.charset import normalize_text
 from edgeocr.core.types import KINDS, Delegate, Kind
 
 PASSWORD_ENV = "EDGEOCR_MQTT_PASSWORD"
-FormatPack = Literal["us", "eu", "br", "house_number"]
+FormatPack = Literal["us", "eu", "br", "cn", "house_number"]
 FORMAT_PACKS: tuple[FormatPack, ...] = ("us", "eu", "br", "house_number")
+"""The default packs (edgeocr.formats.DEFAULT_PACKS); ``cn`` is opt-in."""
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
 NAME_PATTERN = r"^[A-Za-z0-9_-]+$"
 

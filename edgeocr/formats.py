@@ -83,6 +83,13 @@ class Pack:
     separated: tuple[tuple[str, int], ...] = ()
     """(template, position): real plates of this template print a separator before that
     character (see the module docstring); rival same-length templates are weighed by it."""
+    unused_letters: str = ""
+    """Letters this layout never prints where a digit may stand (``A`` positions): read
+    there, they are their digit look-alike (China leaves out I and O)."""
+    lead_glyph: bool = False
+    """The plate starts with a glyph outside the charset that the label leaves out (a
+    Chinese province character): a read one longer than a template may have spent a
+    character on it, and fits with that character dropped (counted as one fix)."""
 
 
 def _de_templates() -> list[str]:
@@ -109,6 +116,9 @@ PACKS: dict[str, Pack] = {
     "eu": Pack("eu", "plate", _EU_TEMPLATES),
     "br": Pack("br", "plate", ("LLLDDDD", "LLLDLDD"),  # old grey, Mercosul
                separated=(("LLLDDDD", 3),)),
+    # Mainland China after the province character: city letter + 5 (blue, yellow) or
+    # 6 (green, new energy) letters or digits, never I or O.
+    "cn": Pack("cn", "plate", ("LAAAAA", "LAAAAAA"), unused_letters="IO", lead_glyph=True),
     "house_number": Pack(
         "house_number", "house_number",
         ("D", "DD", "DDD", "DDDD", "Dl", "DDl", "DDDl", "DDDDl"),
@@ -129,13 +139,17 @@ def _swap(ch: str, want: str, candidates: tuple[tuple[str, float], ...]) -> str 
 
 
 def _fit(text: str, template: str, fixable: bool,
-         alternatives: Alternatives = ()) -> tuple[int, str] | None:
+         alternatives: Alternatives = (), unused_letters: str = "") -> tuple[int, str] | None:
     """(number of fixes, fixed text) when ``text`` fits ``template``, else None."""
     if len(text) != len(template):
         return None
     fixes = 0
     out = []
     for i, (ch, want) in enumerate(zip(text, template, strict=True)):
+        if want == "A" and ch in unused_letters and fixable:
+            fixes += 1
+            out.append(TO_DIGIT[ch])
+            continue
         if (want == "A" or (want in "Ll" and ch.isalpha())
                 or (want == "D" and ch.isdigit())):
             out.append(ch)
@@ -154,11 +168,16 @@ def match_pack(text: str, pack: Pack,
     """The fewest-fix fit of ``text`` to any template of ``pack`` (None: no fit)."""
     best: tuple[int, str] | None = None
     for template in pack.templates:
-        fit = _fit(text, template, pack.fixable, alternatives)
-        if fit is not None and fit[0] <= MAX_FIXES and (best is None or fit[0] < best[0]):
-            best = fit
-            if fit[0] == 0:
-                break
+        fits = [_fit(text, template, pack.fixable, alternatives, pack.unused_letters)]
+        if pack.lead_glyph and len(text) == len(template) + 1:
+            dropped = _fit(text[1:], template, pack.fixable, alternatives[1:],
+                           pack.unused_letters)
+            fits.append(None if dropped is None else (dropped[0] + 1, dropped[1]))
+        for fit in fits:
+            if fit is not None and fit[0] <= MAX_FIXES and (best is None or fit[0] < best[0]):
+                best = fit
+        if best is not None and best[0] == 0:
+            break
     return best
 
 
@@ -193,7 +212,9 @@ def apply_formats(read: Read, kind: str, packs: Sequence[str]) -> FormattedRead:
         return FormattedRead(weighed, name)
     if text == read.text:
         return FormattedRead(read, name)
-    return FormattedRead(Read(text, read.char_confidences, read.kind, read.alternatives), name)
+    drop = len(read.text) - len(text)  # 1 when a lead glyph's character was dropped
+    return FormattedRead(Read(text, read.char_confidences[drop:], read.kind,
+                              read.alternatives[drop:]), name)
 
 
 def separator_log_ratio(excess: float) -> float:

@@ -181,7 +181,7 @@ def test_reads_kinds_formats_and_known_plates(tmp_path: Path) -> None:
         '[reads.known_plates]\n"AB 1" = "x"\n"ab-1" = "y"\n'
     problems = problems_of(tmp_path, bad)
     assert "reads.kinds.0: Input should be 'plate' or 'house_number' (got 'car')" in problems
-    assert "reads.formats.0: Input should be 'us', 'eu', 'br' or 'house_number' (got 'fr')" \
+    assert "reads.formats.0: Input should be 'us', 'eu', 'br', 'cn' or 'house_number' (got 'fr')" \
         in problems
     assert any(p.startswith("reads.known_plates: plate 'ab-1' is the same") for p in problems)
 

@@ -89,7 +89,8 @@ def test_recognition_samples(tmp_path: Path) -> None:
     # a box row is warped at its own pixel size (128 x 128 here)
     assert house.crop.shape[:2] == (128, 128) and house.geometry == "box"
     assert packs_for_region("us-ca", "plate") == ("us",)
-    assert packs_for_region("cn", "plate") == ()
+    assert packs_for_region("cn", "plate") == ("cn",)
+    assert packs_for_region("au", "plate") == ()
     assert packs_for_region("au", "house_number") == ("house_number",)
 
 

@@ -77,7 +77,33 @@ def test_packs_apply_to_their_kind_only() -> None:
 def test_unknown_pack_lists_known() -> None:
     with pytest.raises(ValueError, match=r"unknown format pack.*xx.*known: us, eu, br"):
         apply_formats(_read("AB12"), "plate", ["xx"])
-    assert set(DEFAULT_PACKS) == set(PACKS)
+    assert set(DEFAULT_PACKS) == set(PACKS) - {"cn"}
+
+
+def test_config_knows_every_pack_and_defaults_to_the_default_ones() -> None:
+    from typing import get_args
+
+    from edgeocr.config import FORMAT_PACKS, FormatPack
+
+    assert set(get_args(FormatPack)) == set(PACKS)
+    assert FORMAT_PACKS == DEFAULT_PACKS
+
+
+@pytest.mark.parametrize(("text", "want"), [
+    ("APV930", "APV930"),     # the model skipped the province character
+    ("6APV930", "APV930"),    # ... or spent a character on it: dropped
+    ("AB1I2D", "AB112D"),     # no I or O on Chinese plates: they are 1 and 0
+    ("AD12345", "AD12345"),   # green new-energy plate, 6 after the city letter
+    ("8D12345", "D12345"),    # the lead glyph read as a digit, then a 6-character plate
+])
+def test_chinese_plates(text: str, want: str) -> None:
+    out = apply_formats(_read(text), "plate", ["cn"])
+    assert (out.format, out.read.text) == ("cn", want)
+    assert len(out.read.char_confidences) == len(want)
+
+
+def test_chinese_lead_glyph_is_not_dropped_elsewhere() -> None:
+    assert apply_formats(_read("6APV930"), "plate", ["eu", "br"]).read.text != "APV930"
 
 
 def test_fix_uses_the_models_own_candidate() -> None:

@@ -84,7 +84,8 @@ def recognition_samples(ds: LabelledSet,
                          meta.region if meta is not None else "")
 
 
-REGION_PACKS: dict[str, tuple[str, ...]] = {"us": ("us",), "br": ("br",), "eu": ("eu",)}
+REGION_PACKS: dict[str, tuple[str, ...]] = {"us": ("us",), "br": ("br",), "eu": ("eu",),
+                                            "cn": ("cn",)}
 """Format packs a user in each region would enable (meta.csv ``region``, e.g. ``us-ca``)."""
 
 
