@@ -24,7 +24,7 @@ import numpy.typing as npt
 
 from edgeocr.core.anchors import decode, generate_anchors, nms
 from edgeocr.core.charset import softmax
-from edgeocr.core.geometry import covered, order_corners
+from edgeocr.core.geometry import box_area, covered, intersection, iou, order_corners
 from edgeocr.core.letterbox import letterbox
 from edgeocr.core.sidecar import SidecarError
 from edgeocr.core.types import Box, Delegate, Detection, Image
@@ -65,6 +65,11 @@ AUTO_TILE_FACTOR = 3.0
 TILE_OVERLAP = 0.25
 """Fraction of a tile shared with its neighbour: objects up to this size appear whole in
 some tile."""
+TILE_EDGE_MARGIN = 0.025
+"""A tile's box ending within this fraction of the tile's side (8 px of a 320 px input)
+of an inner tile edge is a piece of an object cut by that edge. A box regressed from a cut
+object stops a few input pixels short of the edge, not on it; a whole object that close to
+an inner edge is whole in the neighbouring tile (tiles share TILE_OVERLAP) or the frame."""
 NESTED = 0.8
 """After tiling, a box with this share of its area inside a better box of its class is the
 same object seen at another scale."""
@@ -85,6 +90,62 @@ def tile_boxes(width: int, height: int, grid: int,
         for c in range(grid):
             x0, y0 = round(c * tw * (1 - overlap)), round(r * th * (1 - overlap))
             out.append((x0, y0, min(width, round(x0 + tw)), min(height, round(y0 + th))))
+    return out
+
+
+PIECE_OVERLAP = 0.3
+"""Two pieces from different tiles are one object when they share this much of the
+smaller one's area (both hold the tiles' overlap band)."""
+WHOLE_IOU = 0.3
+"""A piece (or pieces joined) overlapping a whole detection of its kind this much (IoU; a
+third of a plate against the whole plate is about 0.33) is that object seen whole."""
+
+
+def _join(a: Detection, b: Detection) -> Detection:
+    """One detection from two pieces of an object: the union box, the left corners from the
+    piece reaching further left and the right ones from the other (top and bottom for
+    pieces stacked vertically)."""
+    box = (min(a.box[0], b.box[0]), min(a.box[1], b.box[1]),
+           max(a.box[2], b.box[2]), max(a.box[3], b.box[3]))
+    grow_x = (box[2] - box[0]) - max(a.box[2] - a.box[0], b.box[2] - b.box[0])
+    grow_y = (box[3] - box[1]) - max(a.box[3] - a.box[1], b.box[3] - b.box[1])
+    if grow_x >= grow_y:
+        left, right = (a, b) if a.box[0] <= b.box[0] else (b, a)
+        corners = (left.corners[0], right.corners[1], right.corners[2], left.corners[3])
+    else:
+        top, bottom = (a, b) if a.box[1] <= b.box[1] else (b, a)
+        corners = (top.corners[0], top.corners[1], bottom.corners[2], bottom.corners[3])
+    return Detection(a.kind, max(a.score, b.score), box, corners)
+
+
+def _assemble(pieces: list[tuple[Detection, int]], whole: list[Detection]) -> list[Detection]:
+    """``whole`` plus the objects cut by inner tile edges, from their pieces (detection,
+    tile index). Pieces of one kind from different tiles that overlap are joined. Joined
+    pieces overlapping a whole detection of their kind (the frame pass, or a tile that saw
+    the object whole) are that object: the best-overlapping whole box stays, with the
+    better of the two scores. Pieces joined across tiles with no such whole box are kept
+    as one object; a lone piece without one is dropped (one tile saw part of something
+    that neither the frame nor the neighbouring tile found)."""
+    joined: list[tuple[Detection, set[int]]] = []
+    for d, t in sorted(pieces, key=lambda p: -p[0].score):
+        for k, (m, tiles) in enumerate(joined):
+            small = min(box_area(m.box), box_area(d.box))
+            if (m.kind == d.kind and t not in tiles and small > 0
+                    and intersection(m.box, d.box) >= PIECE_OVERLAP * small):
+                joined[k] = (_join(m, d), tiles | {t})
+                break
+        else:
+            joined.append((d, {t}))
+    out = list(whole)
+    for m, tiles in joined:
+        overlaps = [(iou(m.box, w.box), i) for i, w in enumerate(out) if w.kind == m.kind]
+        best, i = max(overlaps, default=(0.0, -1))
+        if best < WHOLE_IOU:
+            if len(tiles) > 1:
+                out.append(m)
+            continue
+        if m.score > out[i].score:
+            out[i] = Detection(out[i].kind, m.score, out[i].box, out[i].corners)
     return out
 
 
@@ -178,21 +239,25 @@ class Detector:
         found = self._detect_once(image)
         if (grid if grid is not None else self.grid_for(width, height)) == 1:
             return found
-        for x0, y0, x1, y1 in tile_boxes(width, height, 2, TILE_OVERLAP):
+        pieces: list[tuple[Detection, int]] = []
+        for t, (x0, y0, x1, y1) in enumerate(tile_boxes(width, height, 2, TILE_OVERLAP)):
+            mx = max(1.0, TILE_EDGE_MARGIN * (x1 - x0))
+            my = max(1.0, TILE_EDGE_MARGIN * (y1 - y0))
             for d in self._detect_once(image[y0:y1, x0:x1]):
-                # A box cut by an inner tile edge is a piece of an object another tile
-                # (or the whole frame) sees whole.
                 bx1, by1, bx2, by2 = d.box
-                if ((x0 > 0 and bx1 <= 1) or (y0 > 0 and by1 <= 1)
-                        or (x1 < width and bx2 >= x1 - x0 - 1)
-                        or (y1 < height and by2 >= y1 - y0 - 1)):
-                    continue
                 (ax, ay), (bx, by), (cx, cy), (dx, dy) = d.corners
-                found.append(Detection(
+                shifted = Detection(
                     d.kind, d.score, (bx1 + x0, by1 + y0, bx2 + x0, by2 + y0),
                     ((ax + x0, ay + y0), (bx + x0, by + y0), (cx + x0, cy + y0),
-                     (dx + x0, dy + y0))))
-        return self._suppress(found)
+                     (dx + x0, dy + y0)))
+                # A box reaching an inner tile edge is a piece of an object the edge cuts.
+                if ((x0 > 0 and bx1 <= mx) or (y0 > 0 and by1 <= my)
+                        or (x1 < width and bx2 >= x1 - x0 - mx)
+                        or (y1 < height and by2 >= y1 - y0 - my)):
+                    pieces.append((shifted, t))
+                else:
+                    found.append(shifted)
+        return self._suppress(_assemble(pieces, found))
 
     def _suppress(self, dets: list[Detection]) -> list[Detection]:
         """Class-wise then cross-class suppression over detections from several passes.

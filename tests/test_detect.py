@@ -392,3 +392,51 @@ def test_pipeline_second_look_reads_the_box_too(detector: Detector,
     one = Pipeline(detector, recognizer, margin=(0.0, 0.0), second_look=False).process(img)
     two = Pipeline(detector, recognizer, margin=(0.0, 0.0)).process(img)
     assert [r.read.text for r in one] == [r.read.text for r in two] == ["11A"]
+
+
+def _piece(box: tuple[float, float, float, float], score: float = 0.6,
+           kind: str = "plate") -> Detection:
+    x1, y1, x2, y2 = box
+    return Detection(kind, score, box, ((x1, y1), (x2, y1), (x2, y2), (x1, y2)))
+
+
+def test_pieces_of_an_object_cut_by_tile_edges_are_joined() -> None:
+    from edgeocr.detect import _assemble
+
+    # A plate wider than the tiles' overlap: the left tile sees its left part, the right
+    # tile its right part, the frame pass nothing.
+    left = _piece((100, 50, 230, 80), 0.7)
+    right = _piece((180, 52, 300, 82), 0.9)
+    (one,) = _assemble([(left, 0), (right, 1)], [])
+    assert one.box == (100, 50, 300, 82) and one.score == 0.9
+    assert one.corners == ((100, 50), (300, 52), (300, 82), (100, 80))
+    # Stacked pieces (a top and a bottom tile) take their top and bottom corners.
+    top, bottom = _piece((100, 50, 140, 90)), _piece((102, 70, 142, 130))
+    (tall,) = _assemble([(top, 0), (bottom, 2)], [])
+    assert tall.corners == ((100, 50), (140, 50), (142, 130), (102, 130))
+
+
+def test_pieces_defer_to_a_whole_view_of_the_object() -> None:
+    from edgeocr.detect import _assemble
+
+    whole = _piece((95, 48, 305, 84), 0.3)
+    other = _piece((400, 50, 450, 70), 0.2)
+    left, right = _piece((100, 50, 230, 80), 0.7), _piece((180, 52, 300, 82), 0.9)
+    out = _assemble([(left, 0), (right, 1)], [other, whole])
+    # The whole box stays, with the pieces' better score; nothing else changes.
+    assert out == [other, Detection("plate", 0.9, whole.box, whole.corners)]
+    # A whole box that scores better keeps its own score.
+    sure = _piece((95, 48, 305, 84), 0.95)
+    assert _assemble([(left, 0), (right, 1)], [sure]) == [sure]
+
+
+def test_lone_pieces_and_mismatched_pieces() -> None:
+    from edgeocr.detect import _assemble
+
+    left = _piece((100, 50, 230, 80), 0.7)
+    # Seen by one tile only, and by neither the frame nor the other tile: dropped.
+    assert _assemble([(left, 0)], []) == []
+    # Pieces from the same tile, or of different kinds, are not one object.
+    assert _assemble([(left, 0), (_piece((180, 52, 300, 82)), 0)], []) == []
+    assert _assemble([(left, 0), (_piece((180, 52, 300, 82), kind="house_number"), 1)],
+                     []) == []
