@@ -12,7 +12,10 @@ the reads the pipeline would publish under each rule:
    0.95, 0.97 or 0.99 keeps the whole pipeline (threshold + band + strict band) within the
    same budget; the least strict such level.
 
-No labelled plate photo is involved, so the choice cannot be tuned to the dev set.
+No labelled plate photo is involved, so the choice cannot be tuned to the dev set. Every
+candidate is counted with both looks (warp and box, the better read kept); the pipeline
+reads at most ``STRICT_MAX_READS`` strict-band detections per frame with one look, which can
+only keep fewer, so the strict-band figures are an upper bound.
 
     .venv/bin/python benchmarks/verify_rule.py ../shared/backgrounds/real-negatives \\
         [--detector D.tflite] [--recognizer R.tflite] [--json out.json]

@@ -39,6 +39,10 @@ the lowest 0.05-grid score at which some confidence level of 0.90, 0.95, 0.97 or
 the whole pipeline's false positives at or below 0.05 per photo, with the least strict such
 level."""
 STRICT_VERIFY_CONFIDENCE = 0.99
+STRICT_MAX_READS = 3
+"""At most this many detections of the strict band are read per frame (the best-scoring
+ones, one look each): a cluttered frame holds several boxes scoring 0.15-0.30, and each
+read costs a recognizer run. Fixed a priori to bound the cost, not tuned."""
 
 
 @dataclass(frozen=True)
@@ -61,6 +65,11 @@ class Verification:
     """Detections from here up to ``min_score`` pass only with every character at least
     ``strict_confidence`` sure (None or >= min_score: no such band)."""
     strict_confidence: float = STRICT_VERIFY_CONFIDENCE
+    strict_max_reads: int = STRICT_MAX_READS
+    """Strict-band detections read per frame, best first, with one look (the warp) each."""
+
+    def in_strict_band(self, score: float) -> bool:
+        return self.strict_score is not None and self.strict_score <= score < self.min_score
 
     @property
     def floor(self) -> float:
@@ -179,7 +188,14 @@ class Pipeline:
         detect_ms = _ms(t0)
         width, height = self.recognizer.input_size
         results: list[PipelineRead] = []
+        strict_reads = 0
         for det in detections:
+            strict = (self.verify is not None and det.score < self.accept_score
+                      and self.verify.in_strict_band(det.score))
+            if strict:
+                if self.verify is None or strict_reads >= self.verify.strict_max_reads:
+                    continue
+                strict_reads += 1
             t0 = time.perf_counter()
             crop = rectify(image, det, width, height, scale=scale, margin=self.margin,
                            refine=self.refine)
@@ -190,7 +206,7 @@ class Pipeline:
             t0 = time.perf_counter()
             formatted = apply_formats(read, det.kind, self.formats)
             format_ms = _ms(t0)
-            if self.second_look:
+            if self.second_look and not strict:
                 t0 = time.perf_counter()
                 boxed = Detection(det.kind, det.score, det.box, box_to_quad(det.box))
                 crop = rectify(image, boxed, width, height, scale=scale, margin=self.margin)

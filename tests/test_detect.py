@@ -349,6 +349,12 @@ def test_strict_band_below_the_verification_band(tiny_models: TinyModels,
                       verify=Verification(min_score=1.0, min_confidence=0.0, strict_score=low,
                                           strict_confidence=min(1.0, conf + 1e-3)))
     assert [r for r in strict.process(img) if r.detection.kind == "house_number"] == []
+    # A frame's strict-band reads are capped: with none allowed, nothing is read there.
+    capped = Pipeline(Detector(tiny_models.detector, threads=1), recognizer, margin=(0.0, 0.0),
+                      accept_score=1.01,
+                      verify=Verification(min_score=1.0, min_confidence=0.0, strict_score=low,
+                                          strict_confidence=conf, strict_max_reads=0))
+    assert capped.process(img, keep_rejected=True) == []
     # Without a strict band nothing under min_score is kept.
     none = Pipeline(Detector(tiny_models.detector, threads=1), recognizer, margin=(0.0, 0.0),
                     accept_score=1.01, verify=Verification(min_score=1.0, strict_score=None))
