@@ -9,7 +9,7 @@ ROOT=$PWD
 VENV=${EDGEOCR_VENV:-$ROOT/.venv}
 APT_PACKAGES=(mosquitto mosquitto-clients tesseract-ocr
   fonts-dejavu-core fonts-liberation fonts-freefont-ttf fonts-bebas-neue fonts-league-spartan
-  fonts-b612 fonts-open-sans fonts-lato fonts-ocr-b fonts-noto-core)
+  fonts-b612 fonts-open-sans fonts-lato fonts-ocr-b fonts-noto-core fonts-opendin)
 
 setup_system() {
   local missing=()

@@ -354,3 +354,12 @@ def test_resample_keeps_the_size_and_softens() -> None:
     out = resample(rng, img)
     assert out.shape == img.shape
     assert float(np.abs(np.diff(out.astype(np.float32), axis=1)).mean()) < 100
+
+
+def test_din_plate_faces_have_their_own_role() -> None:
+    from edgeocr_convert.synth.fonts import _roles_for, font_set
+
+    assert {"din", "plate", "condensed"} <= _roles_for("OSP-DIN.ttf")
+    assert "din" not in _roles_for("DejaVuSans-Bold.ttf")
+    # Without a DIN face installed the role falls back to the condensed faces.
+    assert font_set().by_role["din"]

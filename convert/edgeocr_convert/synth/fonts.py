@@ -25,12 +25,12 @@ import numpy.typing as npt
 from PIL import Image, ImageDraw, ImageFont
 
 Mask = npt.NDArray[np.uint8]
-FontRole = Literal["plate", "condensed", "sans", "serif", "script", "mono"]
+FontRole = Literal["plate", "condensed", "sans", "serif", "script", "mono", "din"]
 
 # Families known to carry Latin capitals and digits; the many Noto script fonts do not.
 _LATIN = re.compile(
     r"^(DejaVu|Liberation|Free(Sans|Serif|Mono)|Lato|B612|BebasNeue|LeagueSpartan|OCRB|"
-    r"OpenSans|NotoSans-|NotoSansMono-|NotoSerif-|NotoSansDisplay-|NotoSerifDisplay-)",
+    r"OpenSans|NotoSans-|NotoSansMono-|NotoSerif-|NotoSansDisplay-|NotoSerifDisplay-|OSP-DIN)",
 )
 _SKIP = re.compile(r"(MathTeX|Hairline|Thin|ExtraLight|Light|OCRB[EFLSX]\b)", re.IGNORECASE)
 
@@ -70,8 +70,16 @@ def _system_font_files() -> list[Path]:
     return sorted(p for p in files if p.suffix.lower() in (".ttf", ".otf") and p.is_file())
 
 
+# Narrow DIN 1451-style faces: the family real plate dies descend from (Germany's FE-Schrift,
+# Brazil's old "Mandatory" die, many US state dies): square-shouldered O and 0, a flat-topped
+# 6, a 1 without a foot. Debian's fonts-opendin ships one.
+_DIN = re.compile(r"^OSP-DIN")
+
+
 def _roles_for(name: str) -> set[FontRole]:
     roles: set[FontRole] = set()
+    if _DIN.match(name):
+        return {"din", "plate", "condensed", "sans"}
     bold = bool(re.search(r"Bold|Black|Heavy|ExtraBold|SemiBold|Semibold|Medium", name))
     italic = bool(re.search(r"Italic|Oblique", name))
     serif = "Serif" in name
@@ -151,6 +159,8 @@ def font_set() -> FontSet:
     for role in ("plate", "serif", "script", "condensed", "mono"):
         if not groups.get(role):
             groups[role] = list(groups["sans"])
+    if not groups.get("din"):
+        groups["din"] = list(groups["condensed"])
     return FontSet({cast("FontRole", k): tuple(v) for k, v in groups.items()})
 
 

@@ -87,7 +87,7 @@ def render_eu(rng: np.random.Generator) -> Rendered:
         )
     text = pattern_text(rng, str(rng.choice(EU_PATTERNS)))
     ink = draw.jitter_colour(rng, (20, 20, 20), 15)
-    role = "condensed" if rng.random() < 0.7 else "plate"
+    role = str(rng.choice(["condensed", "din", "plate"], p=[0.5, 0.25, 0.25]))
     sq = float(rng.uniform(0.6, 0.85))
     if not two_line:
         main_text(
@@ -161,7 +161,8 @@ def render_br_old(rng: np.random.Generator) -> Rendered:
         [text[:3], text[3:]],
         (int(w * 0.04), int(h * 0.27), int(w * 0.96), int(h * 0.92)),
         ink,
-        font_role=str(rng.choice(["stroke", "condensed", "plate"], p=[0.55, 0.3, 0.15])),
+        font_role=str(rng.choice(["stroke", "din", "condensed", "plate"],
+                                 p=[0.35, 0.3, 0.2, 0.15])),
         separator=str(rng.choice(["dash", "dot", "gap"], p=[0.6, 0.3, 0.1])),
         squeeze=float(rng.uniform(0.7, 1.0)),
     )

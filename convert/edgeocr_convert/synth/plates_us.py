@@ -365,7 +365,7 @@ def render_us(rng: np.random.Generator) -> Rendered:
         )
         left += sw + 4
     left, right = _edge_clutter(rng, img, left, right, main_top, main_bot, ink)
-    face = "stroke" if rng.random() < 0.55 else "plate"
+    face = str(rng.choice(["stroke", "din", "plate"], p=[0.45, 0.15, 0.4]))
     if not vanity and rng.random() < 0.9:
         main_text(
             rng,
