@@ -56,6 +56,9 @@ class Verification:
     detector trained on synthetic scenes scores real plates lower than synthetic ones while
     still boxing them well; a confident read that fits a plate layout is strong evidence that
     the box is a plate (classic plate readers verify candidates by their characters too).
+    Under ``min_score``, a strict band from ``strict_score`` asks the same with every
+    character at least ``strict_confidence`` sure, for at most ``strict_max_reads``
+    detections a frame.
     """
 
     min_score: float = VERIFY_SCORE
