@@ -95,10 +95,20 @@ def tile_boxes(width: int, height: int, grid: int,
 
 PIECE_OVERLAP = 0.3
 """Two pieces from different tiles are one object when they share this much of the
-smaller one's area (both hold the tiles' overlap band)."""
+smaller one's area (both hold the tiles' overlap band)..."""
+PIECE_GROWTH = 1.05
+"""... and their union is this much larger than the larger piece: two tiles that both see
+the same thing cut inside their shared band (identical boxes) have not found the two ends
+of a bigger object."""
 WHOLE_IOU = 0.3
 """A piece (or pieces joined) overlapping a whole detection of its kind this much (IoU; a
-third of a plate against the whole plate is about 0.33) is that object seen whole."""
+third of a plate against the whole plate is about 0.33), or lying inside it (``NESTED``
+of its area), is that object seen whole."""
+
+
+LEND_IOU = 0.5
+"""Pieces lend their score to the whole box only when they match it this well (IoU): a
+fragment inside a larger box says little about that box."""
 
 
 def _join(a: Detection, b: Detection) -> Detection:
@@ -123,28 +133,33 @@ def _assemble(pieces: list[tuple[Detection, int]], whole: list[Detection]) -> li
     tile index). Pieces of one kind from different tiles that overlap are joined. Joined
     pieces overlapping a whole detection of their kind (the frame pass, or a tile that saw
     the object whole) are that object: the best-overlapping whole box stays, with the
-    better of the two scores. Pieces joined across tiles with no such whole box are kept
-    as one object; a lone piece without one is dropped (one tile saw part of something
-    that neither the frame nor the neighbouring tile found)."""
+    better of the two scores when they match it well (``LEND_IOU``). Pieces joined across
+    tiles with no such whole box are kept as one object; a lone piece without one is
+    dropped (one tile saw part of something that neither the frame nor the neighbouring
+    tile found)."""
     joined: list[tuple[Detection, set[int]]] = []
     for d, t in sorted(pieces, key=lambda p: -p[0].score):
         for k, (m, tiles) in enumerate(joined):
             small = min(box_area(m.box), box_area(d.box))
-            if (m.kind == d.kind and t not in tiles and small > 0
-                    and intersection(m.box, d.box) >= PIECE_OVERLAP * small):
-                joined[k] = (_join(m, d), tiles | {t})
+            if (m.kind != d.kind or t in tiles or small <= 0
+                    or intersection(m.box, d.box) < PIECE_OVERLAP * small):
+                continue
+            union = _join(m, d)
+            if box_area(union.box) >= PIECE_GROWTH * max(box_area(m.box), box_area(d.box)):
+                joined[k] = (union, tiles | {t})
                 break
         else:
             joined.append((d, {t}))
     out = list(whole)
     for m, tiles in joined:
-        overlaps = [(iou(m.box, w.box), i) for i, w in enumerate(out) if w.kind == m.kind]
-        best, i = max(overlaps, default=(0.0, -1))
-        if best < WHOLE_IOU:
+        homes = [(iou(m.box, w.box), i) for i, w in enumerate(out) if w.kind == m.kind
+                 and (iou(m.box, w.box) >= WHOLE_IOU or covered(m.box, w.box) >= NESTED)]
+        if not homes:
             if len(tiles) > 1:
                 out.append(m)
             continue
-        if m.score > out[i].score:
+        overlap, i = max(homes)
+        if m.score > out[i].score and overlap >= LEND_IOU:
             out[i] = Detection(out[i].kind, m.score, out[i].box, out[i].corners)
     return out
 

@@ -446,3 +446,9 @@ def test_lone_pieces_and_mismatched_pieces() -> None:
     assert _assemble([(left, 0), (_piece((180, 52, 300, 82)), 0)], []) == []
     assert _assemble([(left, 0), (_piece((180, 52, 300, 82), kind="house_number"), 1)],
                      []) == []
+    # Two tiles seeing the same thing cut inside their shared band found no bigger object.
+    band = _piece((186, 57, 214, 86))
+    assert _assemble([(band, 0), (band, 1)], []) == []
+    # A piece lying inside a whole box is that object, even when their IoU is small.
+    big = _piece((150, 40, 400, 120), 0.4)
+    assert _assemble([(band, 0)], [big]) == [big]  # ... but lends it no score
