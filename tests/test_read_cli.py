@@ -150,3 +150,18 @@ def test_tiny_crop_is_an_error_line(tiny_models: TinyModels, tmp_path: Path) -> 
     assert code == 1
     (row,) = _lines(out)
     assert "too small" in row["error"]
+
+
+def test_formats_option_picks_the_packs(tiny_models: TinyModels, tmp_path: Path) -> None:
+    crop = tmp_path / "a817.png"
+    cv2.imwrite(str(crop), draw_text_crop("A817", 64, 256))
+    base = ["--crops", "--json", "--threads", "1", "--recognizer", str(tiny_models.recognizer)]
+    _, out, _ = _run([*base, str(crop)])
+    assert _lines(out)[0]["reads"][0]["text"] == "A817"  # default packs: us fits as read
+    # German layouts have letters before digits: the 8 in a letter's place is a B.
+    _, out, _ = _run([*base, "--formats", "eu", str(crop)])
+    assert _lines(out)[0]["reads"][0]["text"] == "AB17"
+    code, out, err = _run([*base, "--formats", "us,mars", str(crop)])
+    assert code == 2 and out == []
+    assert err.strip() == ("edgeocr: --formats: unknown format pack(s) mars "
+                           "(known: us, eu, br, cn, house_number)")

@@ -84,17 +84,19 @@ def _round(v: float, nd: int = 2) -> float:
 
 def _process(paths: Iterable[Path], crops: bool, kind: str, threads: int,
              detector: Path | None, recognizer: Path | None,
-             tiles: int | None = None) -> Iterable[dict[str, Any]]:
+             tiles: int | None = None,
+             formats: Sequence[str] | None = None) -> Iterable[dict[str, Any]]:
     from edgeocr.formats import DEFAULT_PACKS, apply_formats
     from edgeocr.recognize import Recognizer
 
+    packs = DEFAULT_PACKS if formats is None else tuple(formats)
     rec = Recognizer(recognizer, threads=threads)
     if crops:
         for path in paths:
             try:
                 image = decode_image(path, cv2.IMREAD_UNCHANGED)
                 t0 = time.perf_counter()
-                read = apply_formats(rec.read(image, kind=kind), kind, DEFAULT_PACKS).read
+                read = apply_formats(rec.read(image, kind=kind), kind, packs).read
                 ms = (time.perf_counter() - t0) * 1000.0
             except (ValueError, cv2.error) as exc:
                 yield {"image": str(path), "error": _reason(exc)}
@@ -108,7 +110,7 @@ def _process(paths: Iterable[Path], crops: bool, kind: str, threads: int,
     from edgeocr.detect import Detector
     from edgeocr.pipeline import Pipeline
 
-    pipe = Pipeline(Detector(detector, threads=threads, tiles=tiles), rec)
+    pipe = Pipeline(Detector(detector, threads=threads, tiles=tiles), rec, formats=packs)
     for path in paths:
         try:
             image = decode_image(path, cv2.IMREAD_COLOR)
@@ -147,6 +149,17 @@ def _table(rows: list[dict[str, Any]]) -> list[str]:
             for line in lines]
 
 
+def _packs(text: str) -> tuple[str, ...]:
+    from edgeocr.formats import check_packs
+
+    packs = tuple(p.strip() for p in text.split(",") if p.strip())
+    try:
+        check_packs(packs)
+    except ValueError as exc:
+        raise _InputError(f"--formats: {exc}") from None
+    return packs
+
+
 @click.command("read")
 @click.option("--crops", is_flag=True,
               help="Each image is one plate / house-number crop (no detection).")
@@ -163,17 +176,23 @@ def _table(rows: list[dict[str, Any]]) -> list[str]:
               show_default=True,
               help="Also detect on a 2x2 grid of tiles: auto = only for images at least 3x "
                    "the detector input.")
+@click.option("--formats", default=None, metavar="PACKS",
+              help="Comma-separated format packs (us, eu, br, cn, house_number) to check and "
+                   "fix reads with [default: us,eu,br,house_number]. Name your region's: with "
+                   "us enabled every 2-8 character read already fits, so no fixes apply.")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 def read(crops: bool, kind: str, threads: int, as_json: bool, detector: Path | None,
-         recognizer: Path | None, tiles: str, paths: tuple[Path, ...]) -> None:
+         recognizer: Path | None, tiles: str, formats: str | None,
+         paths: tuple[Path, ...]) -> None:
     """Read plates and house numbers in image files or folders (searched recursively
     for .jpg, .jpeg, .png, .bmp). Exits 1 when some image could not be read."""
     failed = False
     rows: list[dict[str, Any]] = []
     try:
+        packs = None if formats is None else _packs(formats)
         images = collect_images(paths)
         for row in _process(images, crops, kind, threads, detector, recognizer,
-                            None if tiles == "auto" else int(tiles)):
+                            None if tiles == "auto" else int(tiles), packs):
             failed = failed or "error" in row
             if as_json:
                 click.echo(json.dumps(row))
