@@ -197,7 +197,7 @@ class Tracker:
         self.settings = settings or TrackerSettings()
         self._tracks: dict[tuple[str, str], list[_Track]] = defaultdict(list)
         self._ids = itertools.count(1)
-        self._seen_text: dict[tuple[str, str, str], float] = {}
+        self._seen_text: dict[tuple[str, str], float] = {}
         self.suppressed = 0
         self.rejected = 0
 
@@ -328,8 +328,10 @@ class Tracker:
         return read
 
     @staticmethod
-    def _text_key(read: TrackedRead) -> tuple[str, str, str]:
-        return read.camera, read.kind, read.known_text or read.text
+    def _text_key(read: TrackedRead) -> tuple[str, str]:
+        # Not by kind: a house number the detector also boxed as a plate in some frames is
+        # one object read twice (docs/config.md: the same text from the same camera).
+        return read.camera, read.known_text or read.text
 
     def _result(self, track: _Track) -> TrackedRead | None:
         voted = track.voted

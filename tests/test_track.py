@@ -136,6 +136,17 @@ def test_kinds_are_tracked_apart() -> None:
         ("house_number", "12"), ("plate", "AB12CD")]
 
 
+def test_one_object_read_as_two_kinds_is_published_once() -> None:
+    # A house number the detector also boxed as a plate in some frames: two tracks, one text.
+    tracker = Tracker(TrackerSettings(stable_frames=100))
+    box = (10, 10, 60, 25)
+    for t in (0.0, 0.2, 0.4):
+        tracker.update("cam", t, [obs("887", box, kind="house_number"),
+                                  obs("887", (12, 11, 61, 26))])
+    assert [r.text for r in tracker.flush()] == ["887"]
+    assert tracker.suppressed == 1
+
+
 def test_parked_car_keeps_a_bounded_history() -> None:
     tracker = Tracker(TrackerSettings(stable_frames=3))
     box = (10, 10, 60, 25)
