@@ -104,8 +104,6 @@ WHOLE_IOU = 0.3
 """A piece (or pieces joined) overlapping a whole detection of its kind this much (IoU; a
 third of a plate against the whole plate is about 0.33), or lying inside it (``NESTED``
 of its area), is that object seen whole."""
-
-
 LEND_IOU = 0.5
 """Pieces lend their score to the whole box only when they match it this well (IoU): a
 fragment inside a larger box says little about that box."""
@@ -152,8 +150,9 @@ def _assemble(pieces: list[tuple[Detection, int]], whole: list[Detection]) -> li
             joined.append((d, {t}))
     out = list(whole)
     for m, tiles in joined:
-        homes = [(iou(m.box, w.box), i) for i, w in enumerate(out) if w.kind == m.kind
-                 and (iou(m.box, w.box) >= WHOLE_IOU or covered(m.box, w.box) >= NESTED)]
+        overlaps = [(iou(m.box, w.box), i) for i, w in enumerate(out) if w.kind == m.kind]
+        homes = [(o, i) for o, i in overlaps
+                 if o >= WHOLE_IOU or covered(m.box, out[i].box) >= NESTED]
         if not homes:
             if len(tiles) > 1:
                 out.append(m)

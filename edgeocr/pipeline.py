@@ -86,9 +86,7 @@ class Verification:
         the score is under every band)."""
         if score >= self.min_score:
             return self.min_confidence
-        if self.strict_score is not None and score >= self.strict_score:
-            return self.strict_confidence
-        return None
+        return self.strict_confidence if self.in_strict_band(score) else None
 
 
 @dataclass(frozen=True)
@@ -192,13 +190,13 @@ class Pipeline:
         width, height = self.recognizer.input_size
         results: list[PipelineRead] = []
         strict_reads = 0
+        v = self.verify
         for det in detections:
-            strict = (self.verify is not None and det.score < self.accept_score
-                      and self.verify.in_strict_band(det.score))
-            if strict:
-                if self.verify is None or strict_reads >= self.verify.strict_max_reads:
+            strict = False
+            if v is not None and det.score < self.accept_score and v.in_strict_band(det.score):
+                if strict_reads >= v.strict_max_reads:
                     continue
-                strict_reads += 1
+                strict, strict_reads = True, strict_reads + 1
             t0 = time.perf_counter()
             crop = rectify(image, det, width, height, scale=scale, margin=self.margin,
                            refine=self.refine)
