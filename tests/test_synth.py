@@ -127,7 +127,7 @@ def test_fonts_cover_the_charset() -> None:
 def test_stroke_font_draws_every_character_and_keeps_lookalikes_apart() -> None:
     for width in range(len(strokefont.WIDTHS)):
         for stroke in range(len(strokefont.STROKES)):
-            for variant in range(strokefont.VARIANTS):
+            for variant in [*range(strokefont.VARIANTS), strokefont.BR_DIE]:
                 masks = {
                     c: strokefont.glyph_mask(c, width, stroke, variant) for c in strokefont.CHARSET
                 }
@@ -164,6 +164,25 @@ def test_stroke_font_draws_every_character_and_keeps_lookalikes_apart() -> None:
     one = strokefont.glyph_mask("1", 1, 1, 0)
     eye = strokefont.glyph_mask("I", 1, 1, 0)
     assert (one[-2] > 128).sum() < (eye[-2] > 128).sum() * 0.6
+    # The Brazilian die's O fills its corners (a rounded rectangle, not an ellipse) and its D
+    # keeps square left corners; its digits are the ordinary variant-1 digits.
+    def inked(m: np.ndarray) -> np.ndarray:
+        cols = np.flatnonzero(m.max(axis=0) > 128)
+        return m[:, cols[0] : cols[-1] + 1]
+
+    def corner_ink(m: np.ndarray) -> float:
+        m = inked(m)
+        h, w = m.shape
+        ch, cw = h // 6, w // 5
+        return float(np.mean([m[:ch, :cw].mean(), m[-ch:, :cw].mean(), m[:ch, -cw:].mean()]))
+
+    br = strokefont.BR_DIE
+    assert corner_ink(strokefont.glyph_mask("O", 1, 1, br)) > 1.5 * corner_ink(
+        strokefont.glyph_mask("O", 1, 1, 0)
+    )
+    d = inked(strokefont.glyph_mask("D", 1, 1, br))
+    assert d[:3, :3].mean() > 128 and d[:3, -3:].mean() < 64
+    assert np.array_equal(strokefont.glyph_mask("0", 1, 1, br), strokefont.glyph_mask("0", 1, 1, 1))
     with pytest.raises(ValueError, match="no glyph"):
         strokefont.glyph_mask("a", 0, 0, 0)
     line = strokefont.stroke_text_mask("602JPG", 0, 0, 0)

@@ -8,7 +8,7 @@ import numpy as np
 from edgeocr_convert.synth import draw
 from edgeocr_convert.synth.draw import Colour
 from edgeocr_convert.synth.fonts import fit_mask, font_set, text_mask
-from edgeocr_convert.synth.strokefont import stroke_params, stroke_text_mask
+from edgeocr_convert.synth.strokefont import BR_DIE, stroke_params, stroke_text_mask
 
 LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 DIGITS = "0123456789"
@@ -60,8 +60,9 @@ def main_text(
 ) -> None:
     """The big characters: groups rendered side by side with gaps or separators.
 
-    ``font_role`` "stroke" draws them in the plate stroke font (strokefont.py)."""
-    stroke = font_role == "stroke"
+    ``font_role`` "stroke" draws them in the plate stroke font (strokefont.py), "stroke_br" in
+    its Brazilian-die variant."""
+    stroke = font_role in ("stroke", "stroke_br")
     font = font_set().pick(rng, "plate" if stroke else font_role)
     x0, y0, x1, y1 = box
     h = y1 - y0
@@ -69,6 +70,8 @@ def main_text(
     spacing = float(rng.uniform(-0.02, 0.12))
     # One draw per plate keeps every group in the same stroke weight and width.
     params = stroke_params(rng) if stroke else None
+    if params is not None and font_role == "stroke_br":
+        params = (params[0], params[1], BR_DIE, params[3])
     masks = []
     for g in groups:
         if params is not None:

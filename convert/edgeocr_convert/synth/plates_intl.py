@@ -128,7 +128,9 @@ def render_br_old(rng: np.random.Generator) -> Rendered:
     h = 100
     w = int(h * rng.uniform(2.9, 3.2))
     kind = rng.random()
-    if kind < 0.8:
+    # Grey private plates; red commercial ones (taxis, trucks: common in traffic photos) with
+    # white characters; a few white ones.
+    if kind < 0.72:
         bg, ink = (
             draw.jitter_colour(rng, (190, 190, 190), 25),
             draw.jitter_colour(rng, (25, 25, 25), 15),
@@ -161,8 +163,12 @@ def render_br_old(rng: np.random.Generator) -> Rendered:
         [text[:3], text[3:]],
         (int(w * 0.04), int(h * 0.27), int(w * 0.96), int(h * 0.92)),
         ink,
-        font_role=str(rng.choice(["stroke", "din", "condensed", "plate"],
-                                 p=[0.35, 0.3, 0.2, 0.15])),
+        font_role=str(
+            rng.choice(
+                ["stroke_br", "stroke", "din", "condensed", "plate"],
+                p=[0.25, 0.1, 0.3, 0.2, 0.15],
+            )
+        ),
         separator=str(rng.choice(["dash", "dot", "gap"], p=[0.6, 0.3, 0.1])),
         squeeze=float(rng.uniform(0.7, 1.0)),
     )

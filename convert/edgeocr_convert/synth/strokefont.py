@@ -9,6 +9,14 @@ has two round bowls while ``B`` has a straight back, ``4`` has a clear crossbar.
 
 Glyphs are polylines in a unit cell (x right, y down, both 0..1) drawn with anti-aliased
 OpenCV lines; masks are cached per (character, width, stroke, variant) bucket.
+
+Variant ``BR_DIE`` (never drawn by ``stroke_params``; old Brazilian plates ask for it) is the
+Brazilian die's letter bowls: ``O`` and ``Q`` are rounded rectangles with straight sides and
+``D`` has square left corners and rounded right ones, so that, on old grey plates, a real
+``O`` no longer looks more like the generator's ``D`` than its ``O``. Digits keep their
+shapes (``0`` stays the narrow stadium): on those plates the layout fixes letter against
+digit, and the session-4 attempt that gave ``0`` the same bowl on every plate taught the model
+to read US ``0`` as ``O``.
 """
 
 from __future__ import annotations
@@ -27,6 +35,7 @@ CAP = 48  # cap height of cached glyphs in pixels
 WIDTHS = (0.46, 0.52, 0.58, 0.64)  # cell width / cap height buckets
 STROKES = (0.11, 0.135, 0.16, 0.19)  # stroke width / cap height buckets
 VARIANTS = 2
+BR_DIE = 2  # the Brazilian die's bowls; see the module docstring
 
 
 def _arc(cx: float, cy: float, rx: float, ry: float, a0: float, a1: float) -> Stroke:
@@ -46,8 +55,39 @@ def _stadium(x0: float, x1: float, y0: float, y1: float) -> Stroke:
     return _arc(cx, y0 + ry, r, ry, 180, 360) + _arc(cx, y1 - ry, r, ry, 0, 180) + [(x0, y0 + ry)]
 
 
+def _rrect(x0: float, x1: float, y0: float, y1: float, rx: float, ry: float) -> Stroke:
+    """Closed rounded rectangle with elliptical corners of radii (rx, ry)."""
+    return (
+        _arc(x1 - rx, y0 + ry, rx, ry, 270, 360)
+        + _arc(x1 - rx, y1 - ry, rx, ry, 0, 90)
+        + _arc(x0 + rx, y1 - ry, rx, ry, 90, 180)
+        + _arc(x0 + rx, y0 + ry, rx, ry, 180, 270)
+        + [(x1 - rx, y0)]
+    )
+
+
+_BR_BOWL = _rrect(0.06, 0.94, 0.0, 1.0, 0.34, 0.26)
+_BR_DIE_GLYPHS: dict[str, list[Stroke]] = {
+    "O": [_BR_BOWL],
+    "Q": [_BR_BOWL, [(0.62, 0.78), (0.9, 1.08)]],
+    "D": [
+        [
+            (0.08, 0.0),
+            (0.08, 1.0),
+            *_arc(0.6, 0.74, 0.32, 0.26, 90, 0),
+            *_arc(0.6, 0.26, 0.32, 0.26, 0, -90),
+            (0.08, 0.0),
+        ]
+    ],
+}
+
+
 def _glyph_strokes(ch: str, variant: int) -> list[Stroke]:
     """Polylines for one character; ``variant`` picks between common plate-die shapes."""
+    if variant == BR_DIE:
+        if ch in _BR_DIE_GLYPHS:
+            return _BR_DIE_GLYPHS[ch]
+        variant = 1
     v = variant
     g: dict[str, list[Stroke]] = {
         "0": [_stadium(0.08, 0.92, 0.0, 1.0)],
@@ -175,7 +215,7 @@ def glyph_mask(ch: str, width: int, stroke: int, variant: int) -> Mask:
     # Centre lines sit half a stroke inside the cap height so the ink spans exactly CAP rows.
     ox, oy = pad + t / 2, pad + t / 2
     sx = max(1.0, cell - t)
-    for line in _glyph_strokes(ch, variant % VARIANTS):
+    for line in _glyph_strokes(ch, variant if variant == BR_DIE else variant % VARIANTS):
         pts = np.array([[(ox + x * sx) * 4, (oy + y * sy) * 4] for x, y in line], np.int32)
         cv2.polylines(img, [pts], False, 255, t, cv2.LINE_AA, shift=2)
     top = round(pad)
