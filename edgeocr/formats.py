@@ -27,18 +27,30 @@ and fourth characters, against the median gap elsewhere, give a log likelihood r
 template's path log probability.
 
 ``us`` is deliberately loose (2-8 letters or digits, no positional rules), so it never
-fixes anything: it only says "plausible US plate". Note that with ``us`` enabled, any
-2-8 character plate read fits it with zero fixes, so the other plate packs can only win
-ties; enable ``eu`` / ``br`` without ``us`` to get their fixes.
+fixes anything: it only says "plausible US plate". With one pack per kind (a region's own
+packs) the fewest-fix rule above decides. With several (the region-free default us, eu,
+br), us would fit every 2-8 character read with zero fixes and the others' fixes would
+never apply, so each pack formats the read alone and the results are weighed as layout
+hypotheses (:func:`_arbitrate`): the model's log probability of each spelling plus the log
+probability the layout gives it. A strict layout's fix wins when the model half believes
+it, never against a confident character.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import product
 
-from edgeocr.core.ctc import best_path_log_prob, character_spans, decode_templates, gap_excess
+from edgeocr.core.ctc import (
+    best_path_log_prob,
+    character_spans,
+    decode_aligned,
+    decode_templates,
+    gap_excess,
+    text_log_prob,
+)
 from edgeocr.core.types import Read
 
 TO_DIGIT = {"O": "0", "Q": "0", "D": "0", "U": "0", "I": "1", "J": "1", "B": "8", "S": "5",
@@ -192,10 +204,84 @@ def check_packs(packs: Sequence[str]) -> None:
 def apply_formats(read: Read, kind: str, packs: Sequence[str]) -> FormattedRead:
     """Fit ``read`` to the enabled ``packs`` that apply to ``kind``.
 
+    With one pack for ``kind``, or without the model's probabilities, the pack needing the
+    fewest fixes wins. With several (a region-free setup such as the default us, eu, br),
+    each pack formats the read on its own and :func:`_arbitrate` weighs the results.
     A fixed character keeps its confidence: the model was sure of the shape, the layout
     only says which of two look-alikes it is.
     """
     check_packs(packs)
+    names = [name for name in dict.fromkeys(packs) if PACKS[name].kind == kind]
+    if len(names) > 1 and read.ctc is not None:
+        return _arbitrate(read, kind, names)
+    return _apply_packs(read, kind, names)
+
+
+def layout_log_prior(pack: Pack, text: str) -> float | None:
+    """log P(text | pack): a template of the pack's drawn uniformly, then each position's
+    character uniformly from its class (26 letters, 10 digits, 36 either; ``unused_letters``
+    shrink ``A``). None when ``text`` fits none of the pack's templates as it stands."""
+    n_templates = len(pack.templates)
+    best: float | None = None
+    for template in pack.templates:
+        if _fit(text, template, fixable=False, unused_letters="") is None:
+            continue
+        choices = sum(
+            math.log(10 if want == "D" else 26 if want in "Ll"
+                     else 36 - len(pack.unused_letters))
+            for want in template)
+        lp = -math.log(n_templates) - choices
+        best = lp if best is None else max(best, lp)
+    return best
+
+
+def _arbitrate(read: Read, kind: str, names: list[str]) -> FormattedRead:
+    """The enabled packs' own results, weighed as hypotheses about the plate's layout.
+
+    Each pack formats the read alone; a result is scored by the log probability of the
+    best CTC path spelling it (how well the pixels support it) plus ``layout_log_prior``
+    (how likely the layout makes that string: a strict layout such as ``LLLDDDD`` gives each
+    string it allows far more probability than a free one such as us's ``AAAAAAA``), the
+    enabled packs being equally likely a priori. This is ordinary Bayesian model choice with
+    uniform priors, fixed a priori and not tuned on any photo: a pack wins by asking for a
+    look-alike the model already half believes, never against a confident character.
+    Ties keep the order given; when no pack fits, the combined fallback decides.
+    """
+    assert read.ctc is not None
+    probs, charset = read.ctc.probs, read.ctc.charset
+    # The read's own text is the greedy path's; other spellings get a forced alignment.
+    evidence_of: dict[str, float | None] = {read.text: best_path_log_prob(probs)}
+    best: tuple[float, int, FormattedRead] | None = None
+    for order, name in enumerate(names):
+        pack = PACKS[name]
+        # A pack whose layouts never have the read's length (a character lost in a blank or
+        # a frame edge read as one) may decode it again at the lengths it has.
+        fallback = all(len(t) != len(read.text) for t in pack.templates)
+        result = _apply_packs(read, kind, [name], fallback=fallback)
+        if result.format is None:
+            continue
+        text = result.read.text
+        spelled = text
+        if pack.lead_glyph and len(read.text) == len(text) + 1:
+            spelled = read.text[0] + text  # the model spent a character on the glyph
+        if spelled not in evidence_of:
+            evidence_of[spelled] = text_log_prob(probs, charset, spelled)
+        evidence = evidence_of[spelled]
+        prior = layout_log_prior(pack, text)
+        if evidence is None or prior is None:
+            continue
+        score = evidence + prior
+        if best is None or score > best[0]:
+            best = (score, -order, result)
+    if best is None:
+        return _apply_packs(read, kind, names)
+    return best[2]
+
+
+def _apply_packs(read: Read, kind: str, packs: Sequence[str],
+                 fallback: bool = True) -> FormattedRead:
+    """The fewest-fix rule over ``packs`` (all of ``kind``), with the layout decoding
+    fallback (``fallback``) when none fits."""
     best: tuple[int, str, str] | None = None
     for name in packs:
         pack = PACKS[name]
@@ -205,6 +291,8 @@ def apply_formats(read: Read, kind: str, packs: Sequence[str]) -> FormattedRead:
         if fit is not None and (best is None or fit[0] < best[0]):
             best = (fit[0], fit[1], name)
     if best is None:
+        if not fallback:
+            return FormattedRead(read, None)
         return _decode_to_layout(read, kind, packs)
     _, text, name = best
     weighed = _weigh_separator(read, PACKS[name], text)
@@ -245,7 +333,7 @@ def _weigh_separator(read: Read, pack: Pack, text: str) -> Read | None:
         excess = gap_excess(spans, position)
         if excess is None:
             return None
-        paths = decode_templates(probs, charset, [template, *rivals])
+        paths = [decode_aligned(probs, charset, spans, t) for t in [template, *rivals]]
         bonus = separator_log_ratio(excess)
         scored = [(p.log_prob + (bonus if k == 0 else 0.0), -k, p)
                   for k, p in enumerate(paths) if p is not None]

@@ -6,17 +6,21 @@ from __future__ import annotations
 import itertools
 
 import numpy as np
+import pytest
 
+import edgeocr.core.ctc as ctc
 from edgeocr.core.charset import DEFAULT_CHARSET, encode
 from edgeocr.core.ctc import (
     best_path_log_prob,
     character_spans,
+    decode_aligned,
     decode_template,
     decode_templates,
     gap_excess,
+    text_log_prob,
 )
 from edgeocr.core.types import CTCOutput, Read
-from edgeocr.formats import apply_formats
+from edgeocr.formats import DEFAULT_PACKS, apply_formats
 
 SMALL = "01AB"
 
@@ -145,3 +149,99 @@ def test_a_printed_separator_weighs_for_the_old_brazilian_layout() -> None:
     sure = apply_formats(_br_read("----", 0.99), "plate", ["br"])
     assert sure.read.text == "ABC4I56"
     assert apply_formats(_br_read("----", 0.6), "plate", ["us"]).read.text == "ABC4I56"
+
+
+def test_forced_alignment_matches_brute_force() -> None:
+    rng = np.random.default_rng(3)
+    for trial in range(30):
+        steps = int(rng.integers(1, 7))
+        probs = rng.dirichlet(np.full(5, 0.5), size=steps)
+        text = ["0", "A", "AA", "0B", "A1A", "BB1"][trial % 6]
+        best: float | None = None
+        for seq in itertools.product(range(5), repeat=steps):
+            if _collapse(seq) == text:
+                lp = float(np.log(probs[np.arange(steps), list(seq)]).sum())
+                best = lp if best is None else max(best, lp)
+        got = text_log_prob(probs, SMALL, text)
+        if best is None:
+            assert got is None
+        else:
+            assert got is not None and abs(got - best) < 1e-9
+    assert text_log_prob(probs, SMALL, "AZ") is None  # outside the charset
+    greedy = _probs_for("-A-B-C-1-", steps_per_char=2)
+    assert text_log_prob(greedy, DEFAULT_CHARSET, "ABC1") == pytest.approx(
+        best_path_log_prob(greedy))
+
+
+def test_aligned_decode_swaps_in_place() -> None:
+    # The fifth character reads I (0.6) over 1 (0.39): the template LLLDDDD takes the 1
+    # at the same steps, and the exact decoder agrees.
+    probs = _probs_for("-A-B-C-4-X-5-6-", steps_per_char=2, sure=0.95)
+    probs[18:20] = 1e-4
+    probs[18:20, encode("I")[0]] = 0.6
+    probs[18:20, encode("1")[0]] = 0.4 - 36e-4
+    spans = character_spans(probs)
+    aligned = decode_aligned(probs, DEFAULT_CHARSET, spans, "LLLDDDD")
+    exact = decode_template(probs, DEFAULT_CHARSET, "LLLDDDD")
+    assert aligned is not None and exact is not None
+    assert aligned.text == exact.text == "ABC4156"
+    assert aligned.log_prob == pytest.approx(exact.log_prob)
+    assert aligned.char_confidences[4] == pytest.approx(0.4 - 36e-4)
+    kept = decode_aligned(probs, DEFAULT_CHARSET, spans, "LLLDLDD")
+    assert kept is not None and kept.text == "ABC4I56"
+    assert kept.log_prob == pytest.approx(best_path_log_prob(probs))
+    assert decode_aligned(probs, DEFAULT_CHARSET, spans, "LLDD") is None
+
+
+def test_folding_certain_blanks_keeps_every_acceptable_path(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    rng = np.random.default_rng(5)
+    templates = ["LLLDDDD", "LLLDLDD", "LLDDDD", "LLLDDDDD", "AAAAAA"]
+    compared = folded_steps = 0
+    for _ in range(25):
+        # A plate-like path: characters 1-2 steps wide between runs of sure blanks, and a
+        # few uncertain steps (a look-alike or a blank close behind) that make other
+        # layouts nearly as probable as greedy.
+        text = "".join(rng.choice(list("ABCIO0128"), size=7).tolist())
+        path = "".join("-" * int(rng.integers(1, 5)) + ch * int(rng.integers(1, 3))
+                       for ch in text) + "--"
+        probs = _probs_for(path, steps_per_char=1, sure=0.999)
+        for t in rng.choice(np.flatnonzero(np.array(list(path)) != "-"), 2, replace=False):
+            probs[t] = 1e-4
+            probs[t, encode(path[t])[0]] = 0.5
+            probs[t, encode(str(rng.choice(list("BIO18"))))[0]] += 0.3
+            probs[t, 0] = 1 - probs[t, 1:].sum()
+        folded_steps += len(probs) - len(ctc._compress_blanks(probs)[0])
+        folded = decode_templates(probs, DEFAULT_CHARSET, templates)
+        monkeypatch.setattr(ctc, "CERTAIN_BLANK", float("inf"))
+        full = decode_templates(probs, DEFAULT_CHARSET, templates)
+        monkeypatch.undo()
+        limit = best_path_log_prob(probs) - 5.0
+        for a, b in zip(folded, full, strict=True):
+            if b is not None and b.log_prob >= limit:
+                compared += 1
+                assert a is not None and a.text == b.text
+                assert a.log_prob == pytest.approx(b.log_prob)
+    assert compared >= 20 and folded_steps >= 100  # the check above really ran
+
+
+def _ambiguous_read(eight: float) -> Read:
+    """ "A8C1234" whose second character is 8 with probability ``eight``, B with the rest."""
+    probs = _probs_for("-A-8-C-1-2-3-4-", steps_per_char=1, sure=0.97)
+    probs[3] = 1e-5
+    probs[3, encode("8")[0]] = eight
+    probs[3, encode("B")[0]] = 1 - eight - 35e-5
+    return Read("A8C1234", (0.97,) * 7, "plate", (), CTCOutput(probs, DEFAULT_CHARSET))
+
+
+def test_region_free_packs_weigh_each_layout_against_the_evidence() -> None:
+    # With us, eu and br enabled, us fits any read unchanged; a strict layout's fix is taken
+    # when the model half believes it (8 at 0.6, B at 0.4: ABC1234 fits br and eu)...
+    half = apply_formats(_ambiguous_read(0.6), "plate", DEFAULT_PACKS)
+    assert half.read.text == "ABC1234" and half.format in ("eu", "br")
+    # ...never against a confident character (8 at 0.9995: a US vanity-style A8C1234).
+    sure = apply_formats(_ambiguous_read(0.9995), "plate", DEFAULT_PACKS)
+    assert (sure.read.text, sure.format) == ("A8C1234", "us")
+    # A single pack keeps the fewest-fix rule, as before.
+    assert apply_formats(_ambiguous_read(0.9995), "plate", ["br"]).read.text == "ABC1234"

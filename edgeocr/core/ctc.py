@@ -70,25 +70,51 @@ def decode_templates(
     """:func:`decode_template` for several templates at once; templates of equal length
     share one vectorised pass."""
     out: list[TemplatePath | None] = [None] * len(templates)
+    probs, lp = _compress_blanks(probs)
     by_len: dict[int, list[int]] = {}
     for k, tpl in enumerate(templates):
         by_len.setdefault(len(tpl), []).append(k)
     for idx in by_len.values():
-        for k, path in zip(idx, _decode_same_length(probs, charset,
+        for k, path in zip(idx, _decode_same_length(probs, lp, charset,
                                                     [templates[k] for k in idx]), strict=True):
             out[k] = path
     return out
 
 
+CERTAIN_BLANK = 6.0
+"""A step whose every character is at least this many nats less likely than the blank is a
+certain blank: a path putting a character there is over 6 nats (1/400) less probable than
+the greedy path, far below anything the format packs accept (``MAX_DECODE_LOSS``, 5 nats)."""
+
+
+def _compress_blanks(
+    probs: npt.NDArray[np.floating],
+) -> tuple[npt.NDArray[np.floating], npt.NDArray[np.float64]]:
+    """(probs, log probs) with each run of certain blanks after the first step of the run
+    folded into that step (log probabilities summed), so the lattice is about half as long.
+    Every path within CERTAIN_BLANK nats of the greedy one keeps its text and log
+    probability: it has no character on those steps, and one blank step still separates
+    two equal characters."""
+    lp = np.log(np.maximum(probs.astype(np.float64), 1e-12))
+    certain = lp[:, 1:].max(axis=1) < lp[:, BLANK_INDEX] - CERTAIN_BLANK
+    folded = certain.copy()
+    folded[1:] &= certain[:-1]
+    folded[0] = False
+    if not folded.any():
+        return probs, lp
+    starts = np.flatnonzero(~folded)
+    return probs[starts], np.add.reduceat(lp, starts, axis=0)
+
+
 def _decode_same_length(
-    probs: npt.NDArray[np.floating], charset: str, templates: list[str]
+    probs: npt.NDArray[np.floating], lp: npt.NDArray[np.float64], charset: str,
+    templates: list[str],
 ) -> list[TemplatePath | None]:
     t_steps, n_cls = probs.shape
     n = len(templates[0])
     k_n = len(templates)
     if n == 0 or n_cls != len(charset) + 1 or t_steps < n:
         return [None] * k_n
-    lp = np.log(np.maximum(probs.astype(np.float64), 1e-12))
     allowed = np.stack([_class_mask(t, charset) for t in templates])  # (K, n, C)
     blank = lp[:, BLANK_INDEX]
     kk = np.arange(k_n)[:, None]
@@ -198,3 +224,64 @@ def gap_excess(spans: Sequence[tuple[int, int, int]], after: int) -> float | Non
     gaps = [spans[i + 1][1] - spans[i][2] - 1 for i in range(len(spans) - 1)]
     here = gaps.pop(after - 1)
     return float(here - np.median(gaps))
+
+
+def text_log_prob(probs: npt.NDArray[np.floating], charset: str, text: str) -> float | None:
+    """Log probability of the best single CTC path through ``probs`` whose text is exactly
+    ``text`` (a forced alignment); None when ``text`` has a character outside ``charset``
+    or T is too short to hold it."""
+    idx = [charset.find(c) + 1 for c in text]
+    if not text or 0 in idx:
+        return None
+    # Extended label: blank, c1, blank, c2, ..., blank. A few hundred cells: plain Python
+    # beats per-step numpy calls here.
+    ext = [BLANK_INDEX]
+    for c in idx:
+        ext += [c, BLANK_INDEX]
+    lp = np.log(np.maximum(probs[:, ext].astype(np.float64), 1e-12)).tolist()
+    s = len(ext)
+    # A character state may also be entered from two states back (skipping the blank)
+    # unless the previous character is the same.
+    skip = [k % 2 == 1 and k >= 3 and ext[k] != ext[k - 2] for k in range(s)]
+    neg = _NEG
+    score = [neg] * s
+    score[0], score[1] = lp[0][0], lp[0][1]
+    for row in lp[1:]:
+        new = [score[0] + row[0]]
+        for k in range(1, s):
+            b = score[k] if score[k] > score[k - 1] else score[k - 1]
+            if skip[k] and score[k - 2] > b:
+                b = score[k - 2]
+            new.append(b + row[k])
+        score = new
+    best = max(score[-1], score[-2])
+    return None if best <= neg / 2 else float(best)
+
+
+def decode_aligned(
+    probs: npt.NDArray[np.floating],
+    charset: str,
+    spans: Sequence[tuple[int, int, int]],
+    template: str,
+) -> TemplatePath | None:
+    """The greedy path's own alignment (``character_spans``) with each character that does
+    not fit ``template`` replaced by the likeliest character of the demanded class over its
+    steps: the template's best path when the characters stay where greedy put them, which
+    is all a same-length choice between look-alikes needs, at a fraction of
+    :func:`decode_template`'s cost. None when the lengths differ."""
+    if len(spans) != len(template):
+        return None
+    lp = np.log(np.maximum(probs.astype(np.float64), 1e-12))
+    total = best_path_log_prob(probs)
+    allowed = _class_mask(template, charset)
+    chars: list[str] = []
+    confs: list[float] = []
+    for (c, t0, t1), ok in zip(spans, allowed, strict=True):
+        if not ok[c]:
+            seg = lp[t0 : t1 + 1].sum(axis=0)
+            new = int(np.where(ok, seg, _NEG).argmax())
+            total += float(seg[new] - seg[c])
+            c = new
+        chars.append(charset[c - 1])
+        confs.append(float(probs[t0 : t1 + 1, c].max()))
+    return TemplatePath("".join(chars), tuple(confs), total)
