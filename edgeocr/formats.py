@@ -102,6 +102,8 @@ class Pack:
     """The plate starts with a glyph outside the charset that the label leaves out (a
     Chinese province character): a read one longer than a template may have spent a
     character on it, and fits with that character dropped (counted as one fix)."""
+    weights: tuple[float, ...] = ()
+    """Relative prior weight of each template (``layout_log_prior``); empty: all equal."""
 
 
 def _de_templates() -> list[str]:
@@ -137,6 +139,31 @@ PACKS: dict[str, Pack] = {
     ),
 }
 
+
+US_LAYOUTS = Pack(
+    "us", "plate",
+    (
+        "LLLDDDD",  # ABC1234: NY, PA, TX, OH, MI, GA, NC, VA, WA, AZ and more
+        "DLLLDDD",  # 1ABC234: California
+        "LLDDDDD",  # AB12345: Illinois
+        "LLLDDD", "DDDLLL",  # ABC123 / 123ABC: older issues of many states
+        "LDDLLL",  # A12BCD: New Jersey
+        "LLLLDD",  # ABCD12: Florida
+    ),
+    weights=(35, 12, 3, 4, 4, 3, 3),
+)
+"""The standard layouts most US states issue, weighed beside the loose ``us`` pack when the
+model's probabilities are at hand: a standard plate gets their fixes, a vanity plate still
+fits the loose one (see :func:`_arbitrate`). Weights: rough shares (percent) of US passenger
+plates in each layout, from the states' registration counts (California alone is about
+12%); the remaining 36% (vanity, specialty and other layouts) is the loose pack's. Public
+figures, not fitted to any photo."""
+
+HYPOTHESES: dict[str, tuple[tuple[Pack, float], ...]] = {
+    "us": ((PACKS["us"], 0.36), (US_LAYOUTS, 0.64)),
+}
+"""Packs weighed as more than one layout hypothesis, with each one's share of the pack's
+prior; every other pack is its own single hypothesis."""
 
 Alternatives = tuple[tuple[tuple[str, float], ...], ...]
 
@@ -212,52 +239,62 @@ def apply_formats(read: Read, kind: str, packs: Sequence[str]) -> FormattedRead:
     """
     check_packs(packs)
     names = [name for name in dict.fromkeys(packs) if PACKS[name].kind == kind]
-    if len(names) > 1 and read.ctc is not None:
-        return _arbitrate(read, kind, names)
-    return _apply_packs(read, kind, names)
+    if read.ctc is not None:
+        hypotheses = [(h, math.log(share / len(names)))
+                      for n in names for h, share in HYPOTHESES.get(n, ((PACKS[n], 1.0),))]
+        if len(hypotheses) > 1:
+            return _arbitrate(read, kind, hypotheses)
+    return _apply_packs(read, kind, [PACKS[n] for n in names])
 
 
 def layout_log_prior(pack: Pack, text: str) -> float | None:
-    """log P(text | pack): a template of the pack's drawn uniformly, then each position's
-    character uniformly from its class (26 letters, 10 digits, 36 either; ``unused_letters``
-    shrink ``A``). None when ``text`` fits none of the pack's templates as it stands."""
-    n_templates = len(pack.templates)
+    """log P(text | pack): a template drawn by the pack's ``weights`` (all equal without
+    them), then each character uniformly from what its position allows. An ``A`` position
+    is a letter or a digit with equal odds (so a loose pack is "any letter / digit pattern",
+    each equally likely), less the pack's ``unused_letters``. None when ``text`` fits none
+    of the pack's templates as it stands."""
+    weights = pack.weights or (1.0,) * len(pack.templates)
+    total = float(sum(weights))
+    letters = 26 - len(pack.unused_letters)
     best: float | None = None
-    for template in pack.templates:
+    for template, weight in zip(pack.templates, weights, strict=True):
         if _fit(text, template, fixable=False, unused_letters="") is None:
             continue
-        choices = sum(
-            math.log(10 if want == "D" else 26 if want in "Ll"
-                     else 36 - len(pack.unused_letters))
-            for want in template)
-        lp = -math.log(n_templates) - choices
+        lp = math.log(weight / total)
+        for ch, want in zip(text, template, strict=True):
+            if want == "D":
+                lp -= math.log(10)
+            elif want in "Ll":
+                lp -= math.log(26)
+            else:
+                lp -= math.log(2 * (10 if ch.isdigit() else letters))
         best = lp if best is None else max(best, lp)
     return best
 
 
-def _arbitrate(read: Read, kind: str, names: list[str]) -> FormattedRead:
+def _arbitrate(read: Read, kind: str, hypotheses: list[tuple[Pack, float]]) -> FormattedRead:
     """The enabled packs' own results, weighed as hypotheses about the plate's layout.
 
-    Each pack formats the read alone; a result is scored by the log probability of the
-    best CTC path spelling it (how well the pixels support it) plus ``layout_log_prior``
-    (how likely the layout makes that string: a strict layout such as ``LLLDDDD`` gives each
-    string it allows far more probability than a free one such as us's ``AAAAAAA``), the
-    enabled packs being equally likely a priori. This is ordinary Bayesian model choice with
-    uniform priors, fixed a priori and not tuned on any photo: a pack wins by asking for a
-    look-alike the model already half believes, never against a confident character.
-    Ties keep the order given; when no pack fits, the combined fallback decides.
+    Each hypothesis (a pack, or one of a pack's ``HYPOTHESES``) formats the read alone; a
+    result is scored by the log probability of the best CTC path spelling it (how well the
+    pixels support it) plus ``layout_log_prior`` (how likely the layout makes that string:
+    a strict layout such as ``LLLDDDD`` gives each string it allows far more probability
+    than a free one such as us's ``AAAAAAA``) plus the hypothesis's log prior (enabled packs
+    equally likely). This is ordinary Bayesian model choice with uniform priors, fixed a
+    priori and not tuned on any photo: a layout wins by asking for a look-alike the model
+    already half believes, never against a confident character. Ties keep the order given;
+    when nothing fits, the combined fallback decides.
     """
     assert read.ctc is not None
     probs, charset = read.ctc.probs, read.ctc.charset
     # The read's own text is the greedy path's; other spellings get a forced alignment.
     evidence_of: dict[str, float | None] = {read.text: best_path_log_prob(probs)}
     best: tuple[float, int, FormattedRead] | None = None
-    for order, name in enumerate(names):
-        pack = PACKS[name]
+    for order, (pack, pack_prior) in enumerate(hypotheses):
         # A pack whose layouts never have the read's length (a character lost in a blank or
         # a frame edge read as one) may decode it again at the lengths it has.
         fallback = all(len(t) != len(read.text) for t in pack.templates)
-        result = _apply_packs(read, kind, [name], fallback=fallback)
+        result = _apply_packs(read, kind, [pack], fallback=fallback)
         if result.format is None:
             continue
         text = result.read.text
@@ -270,39 +307,38 @@ def _arbitrate(read: Read, kind: str, names: list[str]) -> FormattedRead:
         prior = layout_log_prior(pack, text)
         if evidence is None or prior is None:
             continue
-        score = evidence + prior
+        score = evidence + prior + pack_prior
         if best is None or score > best[0]:
             best = (score, -order, result)
     if best is None:
-        return _apply_packs(read, kind, names)
+        return _apply_packs(read, kind, list(dict.fromkeys(p for p, _ in hypotheses)))
     return best[2]
 
 
-def _apply_packs(read: Read, kind: str, packs: Sequence[str],
+def _apply_packs(read: Read, kind: str, packs: Sequence[Pack],
                  fallback: bool = True) -> FormattedRead:
     """The fewest-fix rule over ``packs`` (all of ``kind``), with the layout decoding
     fallback (``fallback``) when none fits."""
-    best: tuple[int, str, str] | None = None
-    for name in packs:
-        pack = PACKS[name]
+    best: tuple[int, str, Pack] | None = None
+    for pack in packs:
         if pack.kind != kind:
             continue
         fit = match_pack(read.text, pack, read.alternatives)
         if fit is not None and (best is None or fit[0] < best[0]):
-            best = (fit[0], fit[1], name)
+            best = (fit[0], fit[1], pack)
     if best is None:
         if not fallback:
             return FormattedRead(read, None)
         return _decode_to_layout(read, kind, packs)
-    _, text, name = best
-    weighed = _weigh_separator(read, PACKS[name], text)
+    _, text, pack = best
+    weighed = _weigh_separator(read, pack, text)
     if weighed is not None:
-        return FormattedRead(weighed, name)
+        return FormattedRead(weighed, pack.name)
     if text == read.text:
-        return FormattedRead(read, name)
+        return FormattedRead(read, pack.name)
     drop = len(read.text) - len(text)  # 1 when a lead glyph's character was dropped
     return FormattedRead(Read(text, read.char_confidences[drop:], read.kind,
-                              read.alternatives[drop:]), name)
+                              read.alternatives[drop:]), pack.name)
 
 
 def separator_log_ratio(excess: float) -> float:
@@ -346,16 +382,16 @@ def _weigh_separator(read: Read, pack: Pack, text: str) -> Read | None:
     return None
 
 
-def _decode_to_layout(read: Read, kind: str, packs: Sequence[str]) -> FormattedRead:
+def _decode_to_layout(read: Read, kind: str, packs: Sequence[Pack]) -> FormattedRead:
     """The read decoded again under each enabled template within one character of its
     length (fixable packs only); the most probable fit, if close enough to greedy."""
     if read.ctc is None:
         return FormattedRead(read, None)
     probs, charset = read.ctc.probs, read.ctc.charset
     best: tuple[float, str, tuple[float, ...], str] | None = None
-    candidates = [(name, template) for name in packs
-                  if PACKS[name].kind == kind and PACKS[name].fixable
-                  for template in dict.fromkeys(PACKS[name].templates)
+    candidates = [(pack.name, template) for pack in packs
+                  if pack.kind == kind and pack.fixable
+                  for template in dict.fromkeys(pack.templates)
                   if "l" not in template and abs(len(template) - len(read.text)) <= 1]
     paths = decode_templates(probs, charset, [t for _, t in candidates])
     for (name, _), path in zip(candidates, paths, strict=True):

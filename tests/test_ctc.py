@@ -148,7 +148,7 @@ def test_a_printed_separator_weighs_for_the_old_brazilian_layout() -> None:
     # A sure letter is not overruled by the gap, and packs without separators ignore it.
     sure = apply_formats(_br_read("----", 0.99), "plate", ["br"])
     assert sure.read.text == "ABC4I56"
-    assert apply_formats(_br_read("----", 0.6), "plate", ["us"]).read.text == "ABC4I56"
+    assert apply_formats(_br_read("----", 0.6), "plate", ["eu"]).read.text == "ABC4I56"
 
 
 def test_forced_alignment_matches_brute_force() -> None:
@@ -226,22 +226,35 @@ def test_folding_certain_blanks_keeps_every_acceptable_path(
     assert compared >= 20 and folded_steps >= 100  # the check above really ran
 
 
-def _ambiguous_read(eight: float) -> Read:
-    """ "A8C1234" whose second character is 8 with probability ``eight``, B with the rest."""
-    probs = _probs_for("-A-8-C-1-2-3-4-", steps_per_char=1, sure=0.97)
-    probs[3] = 1e-5
-    probs[3, encode("8")[0]] = eight
-    probs[3, encode("B")[0]] = 1 - eight - 35e-5
-    return Read("A8C1234", (0.97,) * 7, "plate", (), CTCOutput(probs, DEFAULT_CHARSET))
+def _ambiguous_read(eight: float, text: str = "A8C1234", pos: int = 1, alt: str = "B") -> Read:
+    """``text`` whose character at ``pos`` is itself with probability ``eight`` and ``alt``
+    with the rest."""
+    probs = _probs_for("-" + "-".join(text) + "-", steps_per_char=1, sure=0.97)
+    step = 2 * pos + 1
+    probs[step] = 1e-5
+    probs[step, encode(text[pos])[0]] = eight
+    probs[step, encode(alt)[0]] = 1 - eight - 35e-5
+    return Read(text, (0.97,) * len(text), "plate", (), CTCOutput(probs, DEFAULT_CHARSET))
 
 
 def test_region_free_packs_weigh_each_layout_against_the_evidence() -> None:
     # With us, eu and br enabled, us fits any read unchanged; a strict layout's fix is taken
     # when the model half believes it (8 at 0.6, B at 0.4: ABC1234 fits br and eu)...
     half = apply_formats(_ambiguous_read(0.6), "plate", DEFAULT_PACKS)
-    assert half.read.text == "ABC1234" and half.format in ("eu", "br")
+    assert half.read.text == "ABC1234" and half.format in ("eu", "br", "us")
     # ...never against a confident character (8 at 0.9995: a US vanity-style A8C1234).
     sure = apply_formats(_ambiguous_read(0.9995), "plate", DEFAULT_PACKS)
     assert (sure.read.text, sure.format) == ("A8C1234", "us")
-    # A single pack keeps the fewest-fix rule, as before.
+    # A single pack without a second hypothesis keeps the fewest-fix rule, as before.
     assert apply_formats(_ambiguous_read(0.9995), "plate", ["br"]).read.text == "ABC1234"
+
+
+def test_us_weighs_the_standard_state_layouts_against_a_vanity_plate() -> None:
+    # A California 6LIK274 whose last 4 leans to L: the standard DLLLDDD layout fixes it...
+    ca = apply_formats(_ambiguous_read(0.6, "6LIK27L", 6, "4"), "plate", ["us"])
+    assert (ca.read.text, ca.format) == ("6LIK274", "us")
+    # ...a sure L stays (a vanity plate), and without probabilities us fixes nothing.
+    vanity = _ambiguous_read(0.9995, "6LIK27L", 6, "4")
+    assert apply_formats(vanity, "plate", ["us"]).read.text == "6LIK27L"
+    bare = Read("6LIK27L", (0.6,) * 7, "plate")
+    assert apply_formats(bare, "plate", ["us"]).read.text == "6LIK27L"
