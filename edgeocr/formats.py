@@ -307,12 +307,25 @@ def _arbitrate(read: Read, kind: str, hypotheses: list[tuple[Pack, float]]) -> F
         prior = layout_log_prior(pack, text)
         if evidence is None or prior is None:
             continue
-        score = evidence + prior + pack_prior
+        score = evidence + prior + pack_prior + _separator_bonus(read, pack, text)
         if best is None or score > best[0]:
             best = (score, -order, result)
     if best is None:
         return _apply_packs(read, kind, list(dict.fromkeys(p for p, _ in hypotheses)))
     return best[2]
+
+
+def _separator_bonus(read: Read, pack: Pack, text: str) -> float:
+    """The gap evidence (``separator_log_ratio``) for a result in one of the pack's
+    separated templates: the printed separator is part of what that layout predicts, and
+    the other hypotheses predict none. 0 otherwise."""
+    for template, position in pack.separated:
+        if read.ctc is None or _fit(text, template, fixable=False) is None:
+            continue
+        spans = character_spans(read.ctc.probs)
+        excess = gap_excess(spans, position) if len(spans) == len(text) else None
+        return 0.0 if excess is None else separator_log_ratio(excess)
+    return 0.0
 
 
 def _apply_packs(read: Read, kind: str, packs: Sequence[Pack],

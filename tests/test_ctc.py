@@ -258,3 +258,14 @@ def test_us_weighs_the_standard_state_layouts_against_a_vanity_plate() -> None:
     assert apply_formats(vanity, "plate", ["us"]).read.text == "6LIK27L"
     bare = Read("6LIK27L", (0.6,) * 7, "plate")
     assert apply_formats(bare, "plate", ["us"]).read.text == "6LIK27L"
+
+
+def test_region_free_packs_weigh_the_brazilian_separator_too() -> None:
+    # The same Brazilian reads with us, eu and br enabled: the dash's gap still counts for
+    # the old layout (eu's Polish LLLDLDD would keep the greedy ABC4I56)...
+    wide = apply_formats(_br_read("----", 0.6), "plate", DEFAULT_PACKS)
+    assert (wide.format, wide.read.text) == ("br", "ABC4156")
+    # ...and a tight gap with a clear lean to the letter keeps Mercosul. (At a 0.6 lean
+    # the common US ABC1234 layout wins: without a region that is the likelier plate.)
+    tight = apply_formats(_br_read("", 0.9), "plate", DEFAULT_PACKS)
+    assert (tight.format, tight.read.text) == ("br", "ABC4I56")
