@@ -178,8 +178,9 @@ def _packs(text: str) -> tuple[str, ...]:
                    "the detector input.")
 @click.option("--formats", default=None, metavar="PACKS",
               help="Comma-separated format packs (us, eu, br, cn, house_number) to check and "
-                   "fix reads with [default: us,eu,br,house_number]. Name your region's: with "
-                   "us enabled every 2-8 character read already fits, so no fixes apply.")
+                   "fix reads with [default: us,eu,br,house_number]. Several plate packs are "
+                   "weighed against each other per read; naming only your region's is more "
+                   "accurate still.")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 def read(crops: bool, kind: str, threads: int, as_json: bool, detector: Path | None,
          recognizer: Path | None, tiles: str, formats: str | None,
