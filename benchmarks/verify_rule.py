@@ -35,7 +35,14 @@ from edgeocr_convert.threshold import list_negatives
 
 from edgeocr.detect import Detector
 from edgeocr.formats import DEFAULT_PACKS
-from edgeocr.pipeline import VERIFY_CONFIDENCE, Pipeline, Verification
+from edgeocr.pipeline import (
+    STRICT_VERIFY_CONFIDENCE,
+    STRICT_VERIFY_SCORE,
+    VERIFY_CONFIDENCE,
+    VERIFY_SCORE,
+    Pipeline,
+    Verification,
+)
 from edgeocr.recognize import Recognizer
 
 GRID = tuple(round(0.05 + 0.05 * i, 2) for i in range(10))  # 0.05 .. 0.50
@@ -125,8 +132,13 @@ def main(argv: list[str] | None = None) -> int:
                     strict = (s, level)
         print(f"strict band: {strict[0]:.2f} at every character >= {strict[1]:.2f}"
               if strict else "strict band: none within the budget")
+    shipped = count(cands, threshold, VERIFY_SCORE,
+                    (STRICT_VERIFY_SCORE, STRICT_VERIFY_CONFIDENCE)) / n
+    print(f"shipped rule (band {VERIFY_SCORE:.2f}, strict {STRICT_VERIFY_SCORE:.2f} at "
+          f">= {STRICT_VERIFY_CONFIDENCE:.2f}): {shipped:.3f} FP/photo")
     if args.json is not None:
         args.json.write_text(json.dumps({
+            "shipped_fp_per_photo": shipped,
             "photos": n, "threshold": threshold, "rows": rows, "budget": BUDGET,
             "chosen": band, "strict_rows": strict_rows,
             "strict_chosen": None if strict is None else {"score": strict[0],
