@@ -39,6 +39,7 @@ from edgeocr.pipeline import (
     STRICT_VERIFY_CONFIDENCE,
     STRICT_VERIFY_SCORE,
     VERIFY_CONFIDENCE,
+    VERIFY_MIN_PLATE_CHARS,
     VERIFY_SCORE,
     Pipeline,
     Verification,
@@ -55,6 +56,7 @@ class Candidate:
     score: float
     verifiable: bool  # fits a format and is long enough (everything but the confidence)
     confidence: float
+    dropped: bool = False  # a plate read too short to be a plate: never kept, at any score
 
 
 def count(cands: list[Candidate], threshold: float, band: float,
@@ -62,6 +64,8 @@ def count(cands: list[Candidate], threshold: float, band: float,
     """Reads kept: at the threshold, in the band at VERIFY_CONFIDENCE, in the strict band."""
     kept = 0
     for c in cands:
+        if c.dropped:
+            continue
         if c.score >= threshold:
             kept += 1
         elif c.score >= band:
@@ -98,7 +102,9 @@ def main(argv: list[str] | None = None) -> int:
         image = cv2.imread(str(path), cv2.IMREAD_COLOR)
         if image is None:
             continue
-        cands.extend(Candidate(r.detection.score, r.accepted, r.read.confidence)
+        cands.extend(Candidate(r.detection.score, r.accepted, r.read.confidence,
+                               r.detection.kind == "plate"
+                               and len(r.read.text) < VERIFY_MIN_PLATE_CHARS)
                      for r in pipe.process(image.astype(np.uint8), keep_rejected=True))
         if (i + 1) % 100 == 0:
             print(f"{i + 1}/{len(photos)} photos", file=sys.stderr)

@@ -266,12 +266,14 @@ def test_pipeline_tiles_a_big_frame_from_its_full_size(tiny_models: TinyModels,
     img = np.zeros((512, 512, 3), np.uint8)
     img[73:146, 73:146, RED] = 255
     auto = Pipeline(Detector(tiny_models.detector, threads=1), recognizer)
-    (res,) = auto.process(img)
+    # The plain red square reads as too short a plate to keep: look at the candidate.
+    assert auto.process(img) == []
+    (res,) = auto.process(img, keep_rejected=True)
     assert res.detection.kind == "plate"
     cx = (res.detection.box[0] + res.detection.box[2]) / 2
     assert 73 - 8 <= cx <= 146 + 8
     single = Pipeline(Detector(tiny_models.detector, threads=1, tiles=1), recognizer)
-    assert single.process(img) == []
+    assert single.process(img, keep_rejected=True) == []
 
 
 def test_pipeline_with_lores_frame(detector: Detector, recognizer: Recognizer) -> None:
@@ -324,6 +326,13 @@ def test_pipeline_verifies_unsure_detections_by_their_read(tiny_models: TinyMode
     plate = Detection("plate", d.score, d.box, d.corners)
     assert not pipe.accepts(plate, Read("AB1", (1.0, 1.0, 1.0), "plate"), "us")  # < 4 chars
     assert pipe.accepts(plate, Read("AB12", (1.0,) * 4, "plate"), "us")
+    # No plate is that short: a short plate read is dropped even above the threshold, where
+    # a house number of the same length is kept.
+    sure = Pipeline(Detector(tiny_models.detector, threads=1), recognizer, accept_score=0.0)
+    assert not sure.accepts(plate, Read("AB1", (1.0,) * 3, "plate"), "us")
+    assert not sure.accepts(plate, Read("", (), "plate"), None)
+    assert sure.accepts(plate, Read("AB12", (0.1,) * 4, "plate"), None)
+    assert sure.accepts(d, Read("1", (0.1,), "house_number"), None)
 
 
 def test_strict_band_below_the_verification_band(tiny_models: TinyModels,
