@@ -26,9 +26,11 @@ and fourth characters, against the median gap elsewhere, give a log likelihood r
 (``SEPARATOR_EVIDENCE``, measured on synthetic plates) that is added to the separated
 template's path log probability.
 
-``us`` is deliberately loose (2-8 letters or digits, no positional rules), so it never
-fixes anything: it only says "plausible US plate". With one pack per kind (a region's own
-packs) the fewest-fix rule above decides. With several (the region-free default us, eu,
+The ``us`` pack itself is deliberately loose (2-8 letters or digits, no positional rules), so
+it never fixes anything: it only says "plausible US plate". When the model's probabilities
+are at hand, ``us`` is also weighed as ``US_LAYOUTS``, the standard state layouts, whose fixes
+do apply (see ``HYPOTHESES``). Otherwise, with one pack per kind (a region's own packs), the
+fewest-fix rule above decides. With several (the region-free default us, eu,
 br), us would fit every 2-8 character read with zero fixes and the others' fixes would
 never apply, so each pack formats the read alone and the results are weighed as layout
 hypotheses (:func:`_arbitrate`): the model's log probability of each spelling plus the log
@@ -280,10 +282,11 @@ def _arbitrate(read: Read, kind: str, hypotheses: list[tuple[Pack, float]]) -> F
     pixels support it) plus ``layout_log_prior`` (how likely the layout makes that string:
     a strict layout such as ``LLLDDDD`` gives each string it allows far more probability
     than a free one such as us's ``AAAAAAA``) plus the hypothesis's log prior (enabled packs
-    equally likely). This is ordinary Bayesian model choice with uniform priors, fixed a
-    priori and not tuned on any photo: a layout wins by asking for a look-alike the model
-    already half believes, never against a confident character. Ties keep the order given;
-    when nothing fits, the combined fallback decides.
+    equally likely, ``us`` split by its ``HYPOTHESES`` shares). This is ordinary Bayesian
+    model choice with priors stated in this module, fixed a priori and not tuned on any
+    photo: a layout wins by asking for a look-alike the model already half believes, never
+    against a confident character. Ties keep the order given; when nothing fits, the
+    combined fallback decides.
     """
     assert read.ctc is not None
     probs, charset = read.ctc.probs, read.ctc.charset

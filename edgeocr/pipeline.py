@@ -110,9 +110,6 @@ def _ms(t0: float) -> float:
     return (time.perf_counter() - t0) * 1000.0
 
 
-SWITCH = False
-
-
 class Pipeline:
     """``accept_score``: the operating threshold (default: the detector's ``score_threshold``
     as constructed). With ``verify`` (default on), the detector is lowered to
