@@ -40,6 +40,7 @@ it, never against a confident character.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -204,11 +205,28 @@ def _fit(text: str, template: str, fixable: bool,
     return fixes, "".join(out)
 
 
+@functools.lru_cache(maxsize=256)
+def _templates_of_length(pack: Pack, lengths: tuple[int, ...]) -> tuple[str, ...]:
+    """The pack's templates of these lengths, in the pack's order (a read can only fit
+    those: most of the eu pack's 40 are skipped at once)."""
+    return tuple(t for t in pack.templates if len(t) in lengths)
+
+
+@functools.lru_cache(maxsize=256)
+def _weighted_templates(pack: Pack, length: int) -> tuple[tuple[str, float], ...]:
+    """(template, log prior weight) of the pack's templates of ``length``."""
+    weights = pack.weights or (1.0,) * len(pack.templates)
+    total = float(sum(weights))
+    return tuple((t, math.log(w / total))
+                 for t, w in zip(pack.templates, weights, strict=True) if len(t) == length)
+
+
 def match_pack(text: str, pack: Pack,
                alternatives: Alternatives = ()) -> tuple[int, str] | None:
     """The fewest-fix fit of ``text`` to any template of ``pack`` (None: no fit)."""
     best: tuple[int, str] | None = None
-    for template in pack.templates:
+    lengths = (len(text), len(text) - 1) if pack.lead_glyph else (len(text),)
+    for template in _templates_of_length(pack, lengths):
         fits = [_fit(text, template, pack.fixable, alternatives, pack.unused_letters)]
         if pack.lead_glyph and len(text) == len(template) + 1:
             dropped = _fit(text[1:], template, pack.fixable, alternatives[1:],
@@ -255,14 +273,11 @@ def layout_log_prior(pack: Pack, text: str) -> float | None:
     is a letter or a digit with equal odds (so a loose pack is "any letter / digit pattern",
     each equally likely), less the pack's ``unused_letters``. None when ``text`` fits none
     of the pack's templates as it stands."""
-    weights = pack.weights or (1.0,) * len(pack.templates)
-    total = float(sum(weights))
     letters = 26 - len(pack.unused_letters)
     best: float | None = None
-    for template, weight in zip(pack.templates, weights, strict=True):
+    for template, lp in _weighted_templates(pack, len(text)):
         if _fit(text, template, fixable=False, unused_letters="") is None:
             continue
-        lp = math.log(weight / total)
         for ch, want in zip(text, template, strict=True):
             if want == "D":
                 lp -= math.log(10)
@@ -292,14 +307,23 @@ def _arbitrate(read: Read, kind: str, hypotheses: list[tuple[Pack, float]]) -> F
     probs, charset = read.ctc.probs, read.ctc.charset
     # The read's own text is the greedy path's; other spellings get a forced alignment.
     evidence_of: dict[str, float | None] = {read.text: best_path_log_prob(probs)}
-    best: tuple[float, int, FormattedRead] | None = None
+    results: list[tuple[int, Pack, float, FormattedRead]] = []
     for order, (pack, pack_prior) in enumerate(hypotheses):
-        # A pack whose layouts never have the read's length (a character lost in a blank or
-        # a frame edge read as one) may decode it again at the lengths it has.
-        fallback = all(len(t) != len(read.text) for t in pack.templates)
-        result = _apply_packs(read, kind, [pack], fallback=fallback)
-        if result.format is None:
-            continue
+        result = _apply_packs(read, kind, [pack], fallback=False)
+        if result.format is not None:
+            results.append((order, pack, pack_prior, result))
+    if not any(pack.fixable for _, pack, _, _ in results):
+        # Only the loose layout takes the read as it stands: a strict pack whose layouts
+        # never have the read's length (a character lost in a blank, or a frame edge read
+        # as one) decodes it again at the lengths it has. (Skipped when a strict layout
+        # already fits: the exact decoder is the costly step.)
+        for order, (pack, pack_prior) in enumerate(hypotheses):
+            if pack.fixable and all(len(t) != len(read.text) for t in pack.templates):
+                result = _apply_packs(read, kind, [pack])
+                if result.format is not None:
+                    results.append((order, pack, pack_prior, result))
+    best: tuple[float, int, FormattedRead] | None = None
+    for order, pack, pack_prior, result in results:
         text = result.read.text
         spelled = text
         if pack.lead_glyph and len(read.text) == len(text) + 1:

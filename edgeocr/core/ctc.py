@@ -88,15 +88,16 @@ the greedy path, far below anything the format packs accept (``MAX_DECODE_LOSS``
 
 
 def _compress_blanks(
-    probs: npt.NDArray[np.floating],
+    probs: npt.NDArray[np.floating], margin: float | None = None,
 ) -> tuple[npt.NDArray[np.floating], npt.NDArray[np.float64]]:
     """(probs, log probs) with each run of certain blanks after the first step of the run
     folded into that step (log probabilities summed), so the lattice is about half as long.
-    Every path within CERTAIN_BLANK nats of the greedy one keeps its text and log
-    probability: it has no character on those steps, and one blank step still separates
-    two equal characters."""
+    Every path within ``margin`` (default CERTAIN_BLANK) nats of the greedy one keeps its
+    text and log probability: it has no character on those steps, and one blank step still
+    separates two equal characters. Any other path can only lose probability."""
     lp = np.log(np.maximum(probs.astype(np.float64), 1e-12))
-    certain = lp[:, 1:].max(axis=1) < lp[:, BLANK_INDEX] - CERTAIN_BLANK
+    margin = CERTAIN_BLANK if margin is None else margin
+    certain = lp[:, 1:].max(axis=1) < lp[:, BLANK_INDEX] - margin
     folded = certain.copy()
     folded[1:] &= certain[:-1]
     folded[0] = False
@@ -226,6 +227,13 @@ def gap_excess(spans: Sequence[tuple[int, int, int]], after: int) -> float | Non
     return float(here - np.median(gaps))
 
 
+FORCED_FOLD = 20.0
+"""Certain-blank margin for :func:`text_log_prob`: its value is exact for every spelling
+within 20 nats of the greedy path and lower otherwise. The format packs' layout priors differ
+by at most about 15 nats (an 8-letter read under the loose ``us`` against a 7-character
+Brazilian layout), so a spelling further off than that can never win on its prior."""
+
+
 def text_log_prob(probs: npt.NDArray[np.floating], charset: str, text: str) -> float | None:
     """Log probability of the best single CTC path through ``probs`` whose text is exactly
     ``text`` (a forced alignment); None when ``text`` has a character outside ``charset``
@@ -234,11 +242,12 @@ def text_log_prob(probs: npt.NDArray[np.floating], charset: str, text: str) -> f
     if not text or 0 in idx:
         return None
     # Extended label: blank, c1, blank, c2, ..., blank. A few hundred cells: plain Python
-    # beats per-step numpy calls here.
+    # beats per-step numpy calls here. Runs of certain blanks are folded first
+    # (FORCED_FOLD: exact within that many nats of the greedy path).
     ext = [BLANK_INDEX]
     for c in idx:
         ext += [c, BLANK_INDEX]
-    lp = np.log(np.maximum(probs[:, ext].astype(np.float64), 1e-12)).tolist()
+    lp = _compress_blanks(probs, FORCED_FOLD)[1][:, ext].tolist()
     s = len(ext)
     # A character state may also be entered from two states back (skipping the blank)
     # unless the previous character is the same.
