@@ -212,6 +212,18 @@ def _templates_of_length(pack: Pack, lengths: tuple[int, ...]) -> tuple[str, ...
     return tuple(t for t in pack.templates if len(t) in lengths)
 
 
+def _signature(text: str) -> str:
+    """The text's own layout: L for each letter, D for each digit."""
+    return "".join("D" if ch.isdigit() else "L" for ch in text)
+
+
+@functools.lru_cache(maxsize=64)
+def _exact_layouts(pack: Pack) -> frozenset[str]:
+    """The pack's templates without ``A`` positions, ``l`` read as ``L``: a text whose
+    signature is one of them fits that template with no fix."""
+    return frozenset(t.replace("l", "L") for t in pack.templates if "A" not in t)
+
+
 @functools.lru_cache(maxsize=256)
 def _weighted_templates(pack: Pack, length: int) -> tuple[tuple[str, float], ...]:
     """(template, log prior weight) of the pack's templates of ``length``."""
@@ -224,6 +236,9 @@ def _weighted_templates(pack: Pack, length: int) -> tuple[tuple[str, float], ...
 def match_pack(text: str, pack: Pack,
                alternatives: Alternatives = ()) -> tuple[int, str] | None:
     """The fewest-fix fit of ``text`` to any template of ``pack`` (None: no fit)."""
+    if not pack.lead_glyph and not pack.unused_letters and text.isalnum() and (
+            _signature(text) in _exact_layouts(pack) or "A" * len(text) in pack.templates):
+        return 0, text  # fits a template as it stands: nothing can need fewer fixes
     best: tuple[int, str] | None = None
     lengths = (len(text), len(text) - 1) if pack.lead_glyph else (len(text),)
     for template in _templates_of_length(pack, lengths):
@@ -274,9 +289,13 @@ def layout_log_prior(pack: Pack, text: str) -> float | None:
     each equally likely), less the pack's ``unused_letters``. None when ``text`` fits none
     of the pack's templates as it stands."""
     letters = 26 - len(pack.unused_letters)
+    signature = _signature(text)
     best: float | None = None
     for template, lp in _weighted_templates(pack, len(text)):
-        if _fit(text, template, fixable=False, unused_letters="") is None:
+        if "A" in template:
+            if _fit(text, template, fixable=False, unused_letters="") is None:
+                continue
+        elif template.replace("l", "L") != signature:
             continue
         for ch, want in zip(text, template, strict=True):
             if want == "D":
