@@ -26,7 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import cv2
@@ -39,7 +39,6 @@ from edgeocr.pipeline import (
     STRICT_VERIFY_CONFIDENCE,
     STRICT_VERIFY_SCORE,
     VERIFY_CONFIDENCE,
-    VERIFY_MIN_PLATE_CHARS,
     VERIFY_SCORE,
     Pipeline,
     Verification,
@@ -56,7 +55,7 @@ class Candidate:
     score: float
     verifiable: bool  # fits a format and is long enough (everything but the confidence)
     confidence: float
-    dropped: bool = False  # a plate read too short to be a plate: never kept, at any score
+    dropped: bool = False  # never kept, at any score (a plate read too short to be a plate)
 
 
 def count(cands: list[Candidate], threshold: float, band: float,
@@ -102,9 +101,10 @@ def main(argv: list[str] | None = None) -> int:
         image = cv2.imread(str(path), cv2.IMREAD_COLOR)
         if image is None:
             continue
+        # Dropped: a read the pipeline refuses even at a perfect detector score.
         cands.extend(Candidate(r.detection.score, r.accepted, r.read.confidence,
-                               r.detection.kind == "plate"
-                               and len(r.read.text) < VERIFY_MIN_PLATE_CHARS)
+                               not pipe.accepts(replace(r.detection, score=1.0), r.read,
+                                                r.format))
                      for r in pipe.process(image.astype(np.uint8), keep_rejected=True))
         if (i + 1) % 100 == 0:
             print(f"{i + 1}/{len(photos)} photos", file=sys.stderr)

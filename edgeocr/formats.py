@@ -217,6 +217,14 @@ def _signature(text: str) -> str:
     return "".join("D" if ch.isdigit() else "L" for ch in text)
 
 
+def _fits_as_is(signature: str, template: str) -> bool:
+    """Whether a text of this ``_signature`` fits ``template`` with no fix."""
+    if "A" not in template:
+        return template.replace("l", "L") == signature
+    return len(signature) == len(template) and all(
+        want == "A" or want.upper() == have for have, want in zip(signature, template, strict=True))
+
+
 @functools.lru_cache(maxsize=64)
 def _exact_layouts(pack: Pack) -> frozenset[str]:
     """The pack's templates without ``A`` positions, ``l`` read as ``L``: a text whose
@@ -292,10 +300,7 @@ def layout_log_prior(pack: Pack, text: str) -> float | None:
     signature = _signature(text)
     best: float | None = None
     for template, lp in _weighted_templates(pack, len(text)):
-        if "A" in template:
-            if _fit(text, template, fixable=False, unused_letters="") is None:
-                continue
-        elif template.replace("l", "L") != signature:
+        if not _fits_as_is(signature, template):
             continue
         for ch, want in zip(text, template, strict=True):
             if want == "D":
@@ -365,8 +370,11 @@ def _separator_bonus(read: Read, pack: Pack, text: str) -> float:
     """The gap evidence (``separator_log_ratio``) for a result in one of the pack's
     separated templates: the printed separator is part of what that layout predicts, and
     the other hypotheses predict none. 0 otherwise."""
+    if read.ctc is None:
+        return 0.0
+    signature = _signature(text)
     for template, position in pack.separated:
-        if read.ctc is None or _fit(text, template, fixable=False) is None:
+        if not _fits_as_is(signature, template):
             continue
         spans = character_spans(read.ctc.probs)
         excess = gap_excess(spans, position) if len(spans) == len(text) else None

@@ -280,14 +280,14 @@ def decode_aligned(
     :func:`decode_template`'s cost. None when the lengths differ."""
     if len(spans) != len(template):
         return None
-    lp = np.log(np.maximum(probs.astype(np.float64), 1e-12))
     total = best_path_log_prob(probs)
     allowed = _class_mask(template, charset)
     chars: list[str] = []
     confs: list[float] = []
     for (c, t0, t1), ok in zip(spans, allowed, strict=True):
         if not ok[c]:
-            seg = lp[t0 : t1 + 1].sum(axis=0)
+            # Only a swapped character's own steps need log probabilities.
+            seg = np.log(np.maximum(probs[t0 : t1 + 1].astype(np.float64), 1e-12)).sum(axis=0)
             new = int(np.where(ok, seg, _NEG).argmax())
             total += float(seg[new] - seg[c])
             c = new
