@@ -23,6 +23,39 @@ MODELS_DIR = Path(__file__).resolve().parent / "models"
 DEFAULT_MODEL = MODELS_DIR / "recognizer.tflite"
 MIN_SIDE = 4
 """Smaller crops carry no readable characters; they are rejected, not upscaled."""
+BLUE_HUE = (95, 130)
+"""OpenCV hue range (0-180 scale, i.e. 190-260 degrees) counted as blue by
+:func:`blue_band_share`; with BLUE_MIN_SATURATION and BLUE_MIN_VALUE (0-255) fixed a priori
+(a saturated, not dark blue such as the Mercosul band's), not tuned on photos."""
+BLUE_MIN_SATURATION = 80
+BLUE_MIN_VALUE = 40
+GREY_TOLERANCE = 2.0
+"""Mean absolute difference between colour channels under which a crop counts as grey (an IR
+camera, a grey file saved as BGR): it carries no colour cue."""
+BAND_SAMPLE = (128, 12)
+"""(width, height) the crop's top third is shrunk to before the blue share is taken."""
+
+
+def blue_band_share(image: npt.NDArray[Any]) -> float | None:
+    """Share of the top third of a BGR(A) crop that is saturated blue, or None for a grey one.
+
+    A Mercosul plate prints a blue band across its top; an old Brazilian, US or most EU
+    plates do not. ``edgeocr.formats`` turns the share into evidence for the Mercosul layout
+    (``BAND_EVIDENCE``). Grey crops (2-D, one channel, or equal channels) give None."""
+    if not isinstance(image, np.ndarray) or image.ndim != 3 or image.shape[2] not in (3, 4):
+        return None
+    if image.dtype != np.uint8 or image.shape[0] < 3 or image.shape[1] < 1:
+        return None
+    top = image[: max(1, image.shape[0] // 3), :, :3]
+    top = cv2.resize(top, BAND_SAMPLE, interpolation=cv2.INTER_AREA)
+    t = top.astype(np.int16)
+    spread = (np.abs(t[..., 0] - t[..., 1]) + np.abs(t[..., 1] - t[..., 2])).mean()
+    if spread < GREY_TOLERANCE:
+        return None
+    hsv = cv2.cvtColor(top, cv2.COLOR_BGR2HSV)
+    blue = ((hsv[..., 0] >= BLUE_HUE[0]) & (hsv[..., 0] <= BLUE_HUE[1])
+            & (hsv[..., 1] >= BLUE_MIN_SATURATION) & (hsv[..., 2] >= BLUE_MIN_VALUE))
+    return float(blue.mean())
 
 
 def prepare_crop(
@@ -120,4 +153,4 @@ class Recognizer:
         probs = self.probabilities(crop)
         text, confs, alts = ctc_greedy_decode_alternatives(probs, self.charset)
         return Read(text=text, char_confidences=confs, kind=kind, alternatives=alts,
-                    ctc=CTCOutput(probs, self.charset))
+                    ctc=CTCOutput(probs, self.charset), blue_band=blue_band_share(crop))

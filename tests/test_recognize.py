@@ -84,6 +84,34 @@ def test_reads_any_layout_and_size(recognizer: Recognizer) -> None:
         assert recognizer.read(img).text == "A1B78", name
 
 
+def test_blue_band_share_sees_a_mercosul_band_in_colour_only() -> None:
+    plate = np.full((40, 130, 3), 235, np.uint8)  # white plate face
+    cv2.putText(plate, "ABC1D23", (4, 34), cv2.FONT_HERSHEY_SIMPLEX, 0.9, (20, 20, 20), 2)
+    mercosul = plate.copy()
+    mercosul[:9] = (150, 50, 0)  # a saturated blue band across the top (BGR)
+    old = plate.copy()
+    old[:] = (175, 180, 180)  # an old grey plate
+    share = recognize.blue_band_share(mercosul)
+    assert share is not None and share > 0.5
+    assert recognize.blue_band_share(old) == 0.0
+    # Blue elsewhere than across the top (a car body below the plate) is not a band.
+    below = old.copy()
+    below[30:] = (150, 50, 0)
+    assert recognize.blue_band_share(below) == 0.0
+    # Grey images carry no colour cue at all, whatever their layout.
+    for name, img in _variants(cv2.cvtColor(mercosul, cv2.COLOR_BGR2GRAY)).items():
+        assert recognize.blue_band_share(img) is None, name
+
+
+def test_read_carries_the_band_cue(recognizer: Recognizer) -> None:
+    grey = draw_text_crop("A1B78")
+    bgr = cv2.cvtColor(grey, cv2.COLOR_GRAY2BGR)
+    assert recognizer.read(grey).blue_band is None
+    bgr[: bgr.shape[0] // 3] = (150, 50, 0)
+    share = recognizer.read(bgr).blue_band
+    assert share is not None and share > 0.9
+
+
 def test_input_size(recognizer: Recognizer) -> None:
     assert recognizer.input_size == (128, 32)
     assert recognizer.charset == "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"

@@ -78,6 +78,10 @@ class Read:
     best digit where a layout demands a digit, instead of a fixed look-alike table."""
     ctc: CTCOutput | None = field(default=None, compare=False, repr=False)
     """The probabilities the read was decoded from (None when unknown, e.g. a vote)."""
+    blue_band: float | None = field(default=None, compare=False)
+    """Share of the crop's top third that is saturated blue (``recognize.blue_band_share``):
+    Mercosul plates print a blue band there, old Brazilian ones do not. None for a grey
+    crop or when unknown."""
 
     @property
     def confidence(self) -> float:
