@@ -7,6 +7,8 @@ corners to the plate border found in the image; it is off by default until measu
 
 from __future__ import annotations
 
+from typing import cast
+
 import cv2
 import numpy as np
 import numpy.typing as npt
@@ -20,6 +22,20 @@ off, and a character clipped at the border is lost while a thin border strip is 
 Calibration and real-data training crops use the same margin."""
 
 FloatArray = npt.NDArray[np.float64]
+
+
+def pad_to_margin(image: Image, margin: tuple[float, float] = MARGIN) -> Image:
+    """A whole crop image (a crop file: the plate's own extent) grown by ``margin`` on each
+    side with its border pixels repeated, so the recognizer sees it framed the way it sees a
+    detection warped with the same margin. Images under 2 px a side are returned as they
+    are (the recognizer refuses them with its own message)."""
+    h, w = image.shape[:2]
+    if h < 2 or w < 2:
+        return image
+    px, py = round(margin[0] * w), round(margin[1] * h)
+    if px == 0 and py == 0:
+        return image
+    return cast("Image", cv2.copyMakeBorder(image, py, py, px, px, cv2.BORDER_REPLICATE))
 
 
 def scaled_quad(det: Detection, scale: float = 1.0) -> FloatArray:

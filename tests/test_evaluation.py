@@ -14,7 +14,7 @@ from edgeocr.data.labels import LabelRow, load_labelled_dir, write_labels
 from edgeocr.evaluation.metrics import DetectionScore, TextScore, confusions
 from edgeocr.evaluation.samples import packs_for_region, recognition_samples
 from tests.test_detect import _house_scene
-from tests.tinymodels import TinyModels, cached_build, draw_text_crop
+from tests.tinymodels import TinyModels, cached_build, draw_crop_file
 
 
 @pytest.fixture(scope="session")
@@ -63,8 +63,8 @@ def _labelled_set(root: Path) -> Path:
     """A crop image (geometry crop), a scene with a boxed house number, a text-only row."""
     (root / "images" / "crops").mkdir(parents=True)
     (root / "images" / "scenes").mkdir(parents=True)
-    cv2.imwrite(str(root / "images/crops/c1.png"), draw_text_crop("AB17", 64, 256))
-    cv2.imwrite(str(root / "images/crops/c2.png"), draw_text_crop("B18", 64, 256))
+    cv2.imwrite(str(root / "images/crops/c1.png"), draw_crop_file("AB17"))
+    cv2.imwrite(str(root / "images/crops/c2.png"), draw_crop_file("B18"))
     cv2.imwrite(str(root / "images/scenes/s1.png"), _house_scene("11A"))
     box = ((256.0, 128.0), (384.0, 128.0), (384.0, 256.0), (256.0, 256.0))
     write_labels(root / "labels.csv", [
@@ -84,7 +84,7 @@ def test_recognition_samples(tmp_path: Path) -> None:
     plates = list(recognition_samples(ds))
     assert [(s.source, s.text, s.region) for s in plates] == [
         ("crops", "AB17", "us-ca"), ("crops", "B18", "br")]
-    assert plates[0].crop.shape[:2] == (64, 256)
+    assert plates[0].crop.shape[:2] == (28, 118)  # a crop file as it is (no margin yet)
     (house,) = recognition_samples(ds, kinds=("house_number",))
     # a box row is warped at its own pixel size (128 x 128 here)
     assert house.crop.shape[:2] == (128, 128) and house.geometry == "box"

@@ -16,6 +16,7 @@ from tests.test_detect import _house_scene
 from tests.tinymodels import (
     TinyModels,
     cached_build,
+    draw_crop_file,
     draw_text_crop,
 )
 
@@ -41,7 +42,7 @@ def crops(tmp_path: Path) -> Path:
     """Crops in every layout the contract names, plus a broken file and a non-image."""
     d = tmp_path / "crops"
     (d / "sub").mkdir(parents=True)
-    grey = draw_text_crop("AB17", 64, 256)
+    grey = draw_crop_file("AB17")
     bgr = cv2.cvtColor(grey, cv2.COLOR_GRAY2BGR)
     cv2.imwrite(str(d / "a_grey.png"), grey)
     cv2.imwrite(str(d / "b_rgba.PNG"), cv2.cvtColor(bgr, cv2.COLOR_BGR2BGRA))
@@ -154,7 +155,7 @@ def test_tiny_crop_is_an_error_line(tiny_models: TinyModels, tmp_path: Path) -> 
 
 def test_formats_option_picks_the_packs(tiny_models: TinyModels, tmp_path: Path) -> None:
     crop = tmp_path / "a817.png"
-    cv2.imwrite(str(crop), draw_text_crop("A817", 64, 256))
+    cv2.imwrite(str(crop), draw_crop_file("A817"))
     base = ["--crops", "--json", "--threads", "1", "--recognizer", str(tiny_models.recognizer)]
     _, out, _ = _run([*base, str(crop)])
     assert _lines(out)[0]["reads"][0]["text"] == "A817"  # default packs: us fits as read

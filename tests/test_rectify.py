@@ -9,7 +9,7 @@ import pytest
 from edgeocr.core.geometry import box_to_quad, expand_quad, quad_corner_error, quad_to_box
 from edgeocr.core.types import Detection, Quad
 from edgeocr.recognize import Recognizer
-from edgeocr.rectify import MARGIN, rectify, refine_quad
+from edgeocr.rectify import MARGIN, pad_to_margin, rectify, refine_quad
 from tests.tinymodels import (
     TinyModels,
     cached_build,
@@ -73,6 +73,19 @@ def test_default_margin_adds_context_around_the_plate() -> None:
     want = cv2.warpPerspective(big, m, (128, 32), flags=cv2.INTER_AREA)
     assert np.abs(crop.astype(int) - want).mean() < 8
     assert crop[0].max() == 0 and crop[:, 0].max() == 0  # the margin is outside the plate
+
+
+def test_a_crop_file_is_framed_like_a_warped_detection() -> None:
+    crop = np.zeros((50, 200, 3), np.uint8)
+    crop[:, :10] = 255  # a bright left edge, repeated outward
+    out = pad_to_margin(crop)
+    px, py = round(MARGIN[0] * 200), round(MARGIN[1] * 50)
+    assert out.shape == (50 + 2 * py, 200 + 2 * px, 3)
+    assert (out[:, :px] == 255).all() and (out[py:-py, px:-px] == crop).all()
+    grey = pad_to_margin(crop[:, :, 0])
+    assert grey.shape == (50 + 2 * py, 200 + 2 * px)
+    tiny = np.zeros((1, 5), np.uint8)
+    assert pad_to_margin(tiny) is tiny
 
 
 def test_scale_maps_low_res_detections() -> None:

@@ -7,6 +7,7 @@ The weights are set by hand, so the models' answers are known in advance:
   :data:`LEVEL_CHARS` are characters. Logits ``s * (2 c m - c**2)`` are the tangents of
   ``s * m**2``, so the arg-max is the level ``c`` nearest the mean ``m``.
   :func:`draw_text_crop` paints a crop that reads as a given text.
+  :func:`draw_crop_file` is the same as a crop file (``read --crops`` adds a margin).
 * The detector averages each 16x16 cell of its RGB input. A cell whose red mean is bright
   fires a wide anchor as ``plate``; a bright blue mean fires a square anchor as
   ``house_number``. Box offsets are zero and corner offsets put the corners on the anchor
@@ -78,6 +79,27 @@ def draw_text_crop(text: str, height: int = REC_H, width: int = REC_W) -> np.nda
 
         crop = cv2.resize(crop, (width, height), interpolation=cv2.INTER_NEAREST)
     return crop
+
+
+def _inner(full: int, margin: float) -> tuple[int, int]:
+    """(inner size, pad) with inner + 2 * pad == full, pad == round(margin * inner)."""
+    for inner in range(full, 0, -1):
+        pad = round(margin * inner)
+        if inner + 2 * pad == full:
+            return inner, pad
+    raise ValueError(f"no inner size pads to {full}")
+
+
+def draw_crop_file(text: str) -> np.ndarray:
+    """A crop *file* (grey uint8) that ``edgeocr read --crops`` reads as ``text``: the
+    command frames a crop file with ``edgeocr.rectify.MARGIN`` (border pixels repeated), so
+    this is :func:`draw_text_crop` without that frame (its edges are black or a character
+    block, which the repeated border rebuilds exactly)."""
+    from edgeocr.rectify import MARGIN
+
+    wi, px = _inner(REC_W, MARGIN[0])
+    hi, py = _inner(REC_H, MARGIN[1])
+    return draw_text_crop(text)[py : py + hi, px : px + wi].copy()
 
 
 @dataclass(frozen=True)

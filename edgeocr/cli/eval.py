@@ -15,7 +15,7 @@ from edgeocr.evaluation.peers import Peer, PeerMissing, load_peer
 from edgeocr.evaluation.recognition import RecognitionReport, score_crops, score_samples
 from edgeocr.evaluation.samples import CropSample, packs_for_region, read_image, source_of
 from edgeocr.evaluation.scenes import SceneReport, evaluate_scenes
-from edgeocr.rectify import MARGIN
+from edgeocr.rectify import MARGIN, pad_to_margin
 from edgeocr.runtime import RuntimeBackendError
 
 AP_SCORE = 0.05
@@ -93,17 +93,22 @@ def eval_command(data_dir: Path, json_out: Path | None, report_dir: Path | None,
         return
     click.echo(f"{len(samples)} plate crops, {len(ds.by_image())} images", err=True)
 
-    def ours_raw(crop: Image, kind: str) -> str:
-        return rec.read(crop, kind).text
+    def framed(s: CropSample) -> Image:
+        # A crop file is read the way `edgeocr read --crops` reads it: grown by the margin
+        # every warped crop gets. (Peers get the crop as it is.)
+        return pad_to_margin(s.crop) if s.geometry == "crop" else s.crop
+
+    def ours_raw(s: CropSample) -> str:
+        return rec.read(framed(s), s.kind).text
 
     def ours_fmt(s: CropSample) -> str:
         packs = packs_for_region(s.region, s.kind) if formats == "auto" else pack_list
-        return apply_formats(rec.read(s.crop, s.kind), s.kind, packs).read.text
+        return apply_formats(rec.read(framed(s), s.kind), s.kind, packs).read.text
 
     name = f"edgeocr {rec.model.sidecar.input.dtype}"
     crops: list[RecognitionReport] = [
         score_samples(f"{name} (formats)", ours_fmt, samples),
-        score_crops(f"{name} (raw)", ours_raw, samples),
+        score_samples(f"{name} (raw)", ours_raw, samples),
     ]
     crops += [score_crops(p.name, p.read_crop, samples) for p in peer_objs]
 

@@ -88,6 +88,7 @@ def _process(paths: Iterable[Path], crops: bool, kind: str, threads: int,
              formats: Sequence[str] | None = None) -> Iterable[dict[str, Any]]:
     from edgeocr.formats import DEFAULT_PACKS, apply_formats
     from edgeocr.recognize import Recognizer
+    from edgeocr.rectify import pad_to_margin
 
     packs = DEFAULT_PACKS if formats is None else tuple(formats)
     rec = Recognizer(recognizer, threads=threads)
@@ -96,7 +97,8 @@ def _process(paths: Iterable[Path], crops: bool, kind: str, threads: int,
             try:
                 image = decode_image(path, cv2.IMREAD_UNCHANGED)
                 t0 = time.perf_counter()
-                read = apply_formats(rec.read(image, kind=kind), kind, packs).read
+                read = apply_formats(rec.read(pad_to_margin(image), kind=kind), kind,
+                                     packs).read
                 ms = (time.perf_counter() - t0) * 1000.0
             except (ValueError, cv2.error) as exc:
                 yield {"image": str(path), "error": _reason(exc)}
