@@ -83,12 +83,12 @@ steps is 11x likelier with a separator (62.0% vs 5.7%), 1 step about equally lik
 vs 28.8%), 0 or fewer 6.4x likelier without one (10.2% vs 65.5%). Not tuned on the dev set."""
 
 BAND_EVIDENCE: tuple[tuple[float, float], ...] = (
-    (0.25, 3.00), (0.1, 2.29), (0.03, 0.55), (0.0, -1.79))
+    (0.25, 3.01), (0.1, 2.35), (0.03, 0.41), (0.0, -1.80))
 """(lowest blue share, log likelihood ratio) for "a Mercosul band is printed" against "it is
 not" (an old Brazilian plate), first match wins; a grey crop gives no evidence. Measured on
 1,000 synthetic colour crops of each (benchmarks/band_evidence.py): a share of 0.25+ is 20x
-likelier on Mercosul plates (64.3% vs 3.2%: a blue car above an old plate), under 0.03 6x
-likelier without a band (92.9% vs 15.6%: a washed-out or colour-cast band). Held within
+likelier on Mercosul plates (64.7% vs 3.2%: a blue car above an old plate), under 0.03 6x
+likelier without a band (92.7% vs 15.4%: a washed-out or colour-cast band). Held within
 +-BAND_EVIDENCE_CAP. Not tuned on the dev set."""
 BAND_EVIDENCE_CAP = 3.0
 """The band evidence is held within +-3 nats (20:1) whatever the synthetic counts say: the

@@ -30,10 +30,11 @@ BLUE_HUE = (95, 130)
 BLUE_MIN_SATURATION = 80
 BLUE_MIN_VALUE = 40
 GREY_TOLERANCE = 2.0
-"""Mean absolute difference between colour channels under which a crop counts as grey (an IR
-camera, a grey file saved as BGR): it carries no colour cue."""
-BAND_SAMPLE = (128, 12)
-"""(width, height) the crop's top third is shrunk to before the blue share is taken."""
+"""Mean HSV saturation (0-255) under which a crop counts as grey (an IR camera, a grey file
+saved as BGR): it carries no colour cue."""
+BAND_SAMPLE = (64, 8)
+"""About this many (columns, rows) of the crop's top third are sampled (every k-th pixel, no
+filtering: the share is an average anyway) before the blue share is taken."""
 
 
 def blue_band_share(image: npt.NDArray[Any]) -> float | None:
@@ -46,16 +47,17 @@ def blue_band_share(image: npt.NDArray[Any]) -> float | None:
         return None
     if image.dtype != np.uint8 or image.shape[0] < 3 or image.shape[1] < 1:
         return None
-    top = image[: max(1, image.shape[0] // 3), :, :3]
-    top = cv2.resize(top, BAND_SAMPLE, interpolation=cv2.INTER_AREA)
-    t = top.astype(np.int16)
-    spread = (np.abs(t[..., 0] - t[..., 1]) + np.abs(t[..., 1] - t[..., 2])).mean()
-    if spread < GREY_TOLERANCE:
-        return None
+    rows = max(1, image.shape[0] // 3)
+    sy, sx = max(1, rows // BAND_SAMPLE[1]), max(1, image.shape[1] // BAND_SAMPLE[0])
+    top = np.ascontiguousarray(image[:rows:sy, ::sx, :3])
     hsv = cv2.cvtColor(top, cv2.COLOR_BGR2HSV)
-    blue = ((hsv[..., 0] >= BLUE_HUE[0]) & (hsv[..., 0] <= BLUE_HUE[1])
-            & (hsv[..., 1] >= BLUE_MIN_SATURATION) & (hsv[..., 2] >= BLUE_MIN_VALUE))
-    return float(blue.mean())
+    # Equal channels (within GREY_TOLERANCE) give a saturation of at most about
+    # 255 * tolerance / value: a grey crop has no colour cue.
+    if float(cv2.mean(hsv[..., 1])[0]) < GREY_TOLERANCE:
+        return None
+    blue = cv2.inRange(hsv, (BLUE_HUE[0], BLUE_MIN_SATURATION, BLUE_MIN_VALUE),
+                       (BLUE_HUE[1], 255, 255))
+    return cv2.countNonZero(blue) / blue.size
 
 
 def prepare_crop(
