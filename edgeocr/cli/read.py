@@ -164,7 +164,8 @@ def _packs(text: str) -> tuple[str, ...]:
 
 @click.command("read")
 @click.option("--crops", is_flag=True,
-              help="Each image is one plate / house-number crop (no detection).")
+              help="Each image is one plate / house-number crop (no detection), read as "
+                   "the plate's extent: framed with the margin a detection's warp gets.")
 @click.option("--kind", type=click.Choice(KINDS), default="plate", show_default=True,
               help="What the crops are (with --crops).")
 @click.option("--threads", type=click.IntRange(min=0), default=0,
