@@ -404,6 +404,8 @@ def _separator_bonus(read: Read, pack: Pack, text: str) -> float:
 def _band_bonus(read: Read, pack: Pack, text: str) -> float:
     """The band evidence (``band_log_ratio``) for a result in one of the pack's banded
     templates: the band is part of what that layout predicts, the others predict none."""
+    if read.blue_band is None or not pack.banded:
+        return 0.0
     signature = _signature(text)
     if any(_fits_as_is(signature, t) for t in pack.banded):
         return band_log_ratio(read.blue_band)
@@ -476,9 +478,9 @@ def _weigh_separator(read: Read, pack: Pack, text: str) -> Read | None:
             return None
         layouts = [template, *rivals]
         paths = [decode_aligned(probs, charset, spans, t) for t in layouts]
-        bonus = [separator_log_ratio(excess) if k == 0 else 0.0 for k in range(len(layouts))]
-        bonus = [b + (band_log_ratio(read.blue_band) if t in pack.banded else 0.0)
-                 for b, t in zip(bonus, layouts, strict=True)]
+        separator, band = separator_log_ratio(excess), band_log_ratio(read.blue_band)
+        bonus = [(separator if k == 0 else 0.0) + (band if t in pack.banded else 0.0)
+                 for k, t in enumerate(layouts)]
         scored = [(p.log_prob + bonus[k], -k, p)
                   for k, p in enumerate(paths) if p is not None]
         if not scored:

@@ -51,8 +51,7 @@ def blue_band_share(image: npt.NDArray[Any]) -> float | None:
     sy, sx = max(1, rows // BAND_SAMPLE[1]), max(1, image.shape[1] // BAND_SAMPLE[0])
     top = np.ascontiguousarray(image[:rows:sy, ::sx, :3])
     hsv = cv2.cvtColor(top, cv2.COLOR_BGR2HSV)
-    # Equal channels (within GREY_TOLERANCE) give a saturation of at most about
-    # 255 * tolerance / value: a grey crop has no colour cue.
+    # Equal channels give zero saturation: a grey crop has no colour cue.
     if float(cv2.mean(hsv[..., 1])[0]) < GREY_TOLERANCE:
         return None
     blue = cv2.inRange(hsv, (BLUE_HUE[0], BLUE_MIN_SATURATION, BLUE_MIN_VALUE),
@@ -151,8 +150,10 @@ class Recognizer:
         return softmax(probs) if self.output_is_logits else probs
 
     def read(self, crop: npt.NDArray[Any], kind: str = "plate") -> Read:
-        """Greedy CTC read of ``crop`` (see :func:`prepare_crop` for accepted images)."""
+        """Greedy CTC read of ``crop`` (see :func:`prepare_crop` for accepted images). Only
+        plate reads measure ``blue_band`` (no house-number layout is banded)."""
         probs = self.probabilities(crop)
         text, confs, alts = ctc_greedy_decode_alternatives(probs, self.charset)
         return Read(text=text, char_confidences=confs, kind=kind, alternatives=alts,
-                    ctc=CTCOutput(probs, self.charset), blue_band=blue_band_share(crop))
+                    ctc=CTCOutput(probs, self.charset),
+                    blue_band=blue_band_share(crop) if kind == "plate" else None)

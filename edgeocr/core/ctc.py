@@ -88,15 +88,14 @@ the greedy path, far below anything the format packs accept (``MAX_DECODE_LOSS``
 
 
 def _compress_blanks(
-    probs: npt.NDArray[np.floating], margin: float | None = None,
+    probs: npt.NDArray[np.floating], margin: float = CERTAIN_BLANK,
 ) -> tuple[npt.NDArray[np.floating], npt.NDArray[np.float64]]:
     """(probs, log probs) with each run of certain blanks after the first step of the run
     folded into that step (log probabilities summed), so the lattice is about half as long.
-    Every path within ``margin`` (default CERTAIN_BLANK) nats of the greedy one keeps its
+    Every path within ``margin`` nats of the greedy one keeps its
     text and log probability: it has no character on those steps, and one blank step still
     separates two equal characters. Any other path can only lose probability."""
     lp = np.log(np.maximum(probs.astype(np.float64), 1e-12))
-    margin = CERTAIN_BLANK if margin is None else margin
     certain = lp[:, 1:].max(axis=1) < lp[:, BLANK_INDEX] - margin
     folded = certain.copy()
     folded[1:] &= certain[:-1]
