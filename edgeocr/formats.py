@@ -50,8 +50,6 @@ from dataclasses import dataclass
 from itertools import product
 
 from edgeocr.core.ctc import (
-    best_path_log_prob,
-    character_spans,
     decode_aligned,
     decode_templates,
     gap_excess,
@@ -230,6 +228,7 @@ def _templates_of_length(pack: Pack, lengths: tuple[int, ...]) -> tuple[str, ...
     return tuple(t for t in pack.templates if len(t) in lengths)
 
 
+@functools.lru_cache(maxsize=4096)
 def _signature(text: str) -> str:
     """The text's own layout: L for each letter, D for each digit."""
     return "".join("D" if ch.isdigit() else "L" for ch in text)
@@ -348,7 +347,7 @@ def _arbitrate(read: Read, kind: str, hypotheses: list[tuple[Pack, float]]) -> F
     assert read.ctc is not None
     probs, charset = read.ctc.probs, read.ctc.charset
     # The read's own text is the greedy path's; other spellings get a forced alignment.
-    evidence_of: dict[str, float | None] = {read.text: best_path_log_prob(probs)}
+    evidence_of: dict[str, float | None] = {read.text: read.ctc.best_log_prob}
     results: list[tuple[int, Pack, float, FormattedRead]] = []
     for order, (pack, pack_prior) in enumerate(hypotheses):
         result = _apply_packs(read, kind, [pack], fallback=False)
@@ -395,7 +394,7 @@ def _separator_bonus(read: Read, pack: Pack, text: str) -> float:
     for template, position in pack.separated:
         if not _fits_as_is(signature, template):
             continue
-        spans = character_spans(read.ctc.probs)
+        spans = read.ctc.spans
         excess = gap_excess(spans, position) if len(spans) == len(text) else None
         return 0.0 if excess is None else separator_log_ratio(excess)
     return 0.0
@@ -470,14 +469,15 @@ def _weigh_separator(read: Read, pack: Pack, text: str) -> Read | None:
         if not rivals:
             continue
         probs, charset = read.ctc.probs, read.ctc.charset
-        spans = character_spans(probs)
+        spans = read.ctc.spans
         if len(spans) != len(text):
             return None
         excess = gap_excess(spans, position)
         if excess is None:
             return None
         layouts = [template, *rivals]
-        paths = [decode_aligned(probs, charset, spans, t) for t in layouts]
+        paths = [decode_aligned(probs, charset, spans, t, read.ctc.best_log_prob)
+                 for t in layouts]
         separator, band = separator_log_ratio(excess), band_log_ratio(read.blue_band)
         bonus = [(separator if k == 0 else 0.0) + (band if t in pack.banded else 0.0)
                  for k, t in enumerate(layouts)]
@@ -507,7 +507,7 @@ def _decode_to_layout(read: Read, kind: str, packs: Sequence[Pack]) -> Formatted
     for (name, _), path in zip(candidates, paths, strict=True):
         if path is not None and (best is None or path.log_prob > best[0]):
             best = (path.log_prob, path.text, path.char_confidences, name)
-    if best is None or best[0] < best_path_log_prob(probs) - MAX_DECODE_LOSS:
+    if best is None or best[0] < read.ctc.best_log_prob - MAX_DECODE_LOSS:
         return FormattedRead(read, None)
     _, text, confs, name = best
     return FormattedRead(Read(text, confs, read.kind, (), read.ctc, read.blue_band), name)

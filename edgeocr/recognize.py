@@ -1,8 +1,10 @@
 """Recognizer stage: a plate or house-number crop -> :class:`~edgeocr.core.types.Read`.
 
 Input convention (docs/CONTRACTS.md): grey, stretched to the model's (height, width)
-without keeping aspect, values in [0, 1]. :func:`prepare_crop` is the one implementation;
-training calls it too, so train and device crops match.
+without keeping aspect, values in [0, 1]. :func:`prepare_grey` / :func:`prepare_crop` are
+the one implementation; training calls them too, so train and device crops match. 8-bit
+crops are quantized through the model's lookup table (``TFLiteModel.set_input_pixels``),
+which gives the same int8 input as quantizing :func:`prepare_crop`'s floats.
 """
 
 from __future__ import annotations
@@ -59,10 +61,9 @@ def blue_band_share(image: npt.NDArray[Any]) -> float | None:
     return cv2.countNonZero(blue) / blue.size
 
 
-def prepare_crop(
-    image: npt.NDArray[Any], height: int, width: int
-) -> npt.NDArray[np.float32]:
-    """A crop as recognizer input: float32 (1, height, width, 1) in [0, 1].
+def prepare_grey(image: npt.NDArray[Any], height: int, width: int) -> npt.NDArray[Any]:
+    """A crop as the recognizer sees it before scaling to [0, 1]: grey (height, width), of
+    the image's own dtype (uint8 or uint16).
 
     ``image`` is (H, W) grey, (H, W, 1), (H, W, 3) BGR or (H, W, 4) BGRA, uint8 or uint16.
     It is converted to grey and stretched to (height, width): area averaging when
@@ -70,11 +71,7 @@ def prepare_crop(
     """
     if not isinstance(image, np.ndarray) or image.size == 0:
         raise ValueError("crop image is empty")
-    if image.dtype == np.uint8:
-        full = 255.0
-    elif image.dtype == np.uint16:
-        full = 65535.0
-    else:
+    if image.dtype not in (np.uint8, np.uint16):
         raise ValueError(f"crop image must be uint8 or uint16, got {image.dtype}")
     if image.ndim == 3 and image.shape[2] == 1:
         image = image[:, :, 0]
@@ -93,6 +90,16 @@ def prepare_crop(
     if (h, w) != (height, width):
         interp = cv2.INTER_AREA if h >= height and w >= width else cv2.INTER_LINEAR
         grey = cv2.resize(grey, (width, height), interpolation=interp)
+    return grey
+
+
+def prepare_crop(
+    image: npt.NDArray[Any], height: int, width: int
+) -> npt.NDArray[np.float32]:
+    """A crop as recognizer input: float32 (1, height, width, 1) in [0, 1] (see
+    :func:`prepare_grey` for the images accepted and how they are stretched)."""
+    grey = prepare_grey(image, height, width)
+    full = 255.0 if grey.dtype == np.uint8 else 65535.0
     out = grey.astype(np.float32)
     out *= 1.0 / full
     return out.reshape(1, height, width, 1)
@@ -140,13 +147,23 @@ class Recognizer:
 
     def probabilities(self, crop: npt.NDArray[Any]) -> npt.NDArray[np.float32]:
         """(T, 1 + len(charset)) per-step probabilities, blank at 0."""
-        x = prepare_crop(crop, self._height, self._width)
-        lo, hi = self._range
-        if (lo, hi) != (0.0, 1.0):
-            x = x * (hi - lo) + lo
-        if self._channels == 3:
-            x = np.repeat(x, 3, axis=3)
-        probs = self.model.invoke(x)[self._out][0]
+        grey = prepare_grey(crop, self._height, self._width)
+        if grey.dtype == np.uint8:
+            # 8-bit pixels go through the model's lookup table: no float conversion.
+            pixels = grey[..., None]
+            if self._channels == 3:
+                pixels = np.repeat(pixels, 3, axis=2)
+            self.model.set_input_pixels(pixels, self._range)
+            probs = self.model.invoke()[self._out][0]
+        else:
+            x = grey.astype(np.float32) * (1.0 / 65535.0)
+            lo, hi = self._range
+            if (lo, hi) != (0.0, 1.0):
+                x = x * (hi - lo) + lo
+            x = x.reshape(1, self._height, self._width, 1)
+            if self._channels == 3:
+                x = np.repeat(x, 3, axis=3)
+            probs = self.model.invoke(x)[self._out][0]
         return softmax(probs) if self.output_is_logits else probs
 
     def read(self, crop: npt.NDArray[Any], kind: str = "plate") -> Read:

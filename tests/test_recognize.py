@@ -84,6 +84,25 @@ def test_reads_any_layout_and_size(recognizer: Recognizer) -> None:
         assert recognizer.read(img).text == "A1B78", name
 
 
+def test_pixel_path_gives_the_float_paths_input(recognizer: Recognizer) -> None:
+    """8-bit crops reach the model through its lookup table; the int8 input must be what
+    quantizing prepare_crop's floats gives, and a 16-bit crop must read the same."""
+    model = recognizer.model
+    width, height = recognizer.input_size
+    rng = np.random.default_rng(5)
+    grey = draw_text_crop("A1B78", height=height, width=width)
+    noisy = np.clip(grey.astype(np.int16) + rng.integers(-40, 40, grey.shape), 0, 255)
+    for crop in (grey, noisy.astype(np.uint8), rng.integers(0, 256, (57, 211), np.uint8)):
+        model.set_input(prepare_crop(crop, height, width))
+        want = model.interpreter.tensor(model._in_index)().copy()
+        probs = recognizer.probabilities(crop)
+        got = model.interpreter.tensor(model._in_index)().copy()
+        np.testing.assert_array_equal(got, want)
+        if crop.shape == (height, width):
+            wide = recognizer.probabilities(crop.astype(np.uint16) * 257)
+            np.testing.assert_array_equal(wide, probs)
+
+
 def test_blue_band_share_sees_a_mercosul_band_in_colour_only() -> None:
     plate = np.full((40, 130, 3), 235, np.uint8)  # white plate face
     cv2.putText(plate, "ABC1D23", (4, 34), cv2.FONT_HERSHEY_SIMPLEX, 0.9, (20, 20, 20), 2)

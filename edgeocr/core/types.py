@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import Literal, TypeAlias
 
@@ -63,6 +64,21 @@ class CTCOutput:
 
     probs: npt.NDArray[np.float32]
     charset: str
+
+    @functools.cached_property
+    def spans(self) -> list[tuple[int, int, int]]:
+        """``edgeocr.core.ctc.character_spans`` of ``probs``, computed once (the format
+        packs ask for it several times per read). Treat it as read-only."""
+        from edgeocr.core.ctc import character_spans
+
+        return character_spans(self.probs)
+
+    @functools.cached_property
+    def best_log_prob(self) -> float:
+        """``edgeocr.core.ctc.best_path_log_prob`` of ``probs``, computed once."""
+        from edgeocr.core.ctc import best_path_log_prob
+
+        return best_path_log_prob(self.probs)
 
 
 @dataclass(frozen=True)
