@@ -17,6 +17,7 @@ COMMANDS: dict[str, str] = {
     "svhn-convert": "edgeocr_convert.cli.svhn_cmd:svhn_convert",
     "detector": "edgeocr_convert.cli.train_detector_cmd:detector",
     "synth": "edgeocr_convert.cli.synth_cmd:synth",
+    "soup": "edgeocr_convert.cli.soup_cmd:soup",
 }
 
 
