@@ -166,7 +166,7 @@ def render_br_old(rng: np.random.Generator) -> Rendered:
         font_role=str(
             rng.choice(
                 ["stroke_br", "stroke", "din", "condensed", "plate"],
-                p=[0.25, 0.1, 0.3, 0.2, 0.15],
+                p=[0.3, 0.3, 0.15, 0.15, 0.1],
             )
         ),
         separator=str(rng.choice(["dash", "dot", "gap"], p=[0.6, 0.3, 0.1])),
