@@ -99,6 +99,16 @@ def test_smoke_train_then_resume(tmp_path: Path) -> None:
     with pytest.raises(CheckpointError, match="already holds a training run"):
         train_recognizer(_cfg(out, 6))
 
+
+def test_resume_on_a_fresh_folder_starts_the_run(tmp_path: Path) -> None:
+    """One command line (with --resume) serves the first start and every restart, as
+    scripts/reproduce_models.sh uses it."""
+    out = tmp_path / "fresh"
+    summary = train_recognizer(_cfg(out, 2), resume=True)
+    assert summary["step"] == 2 and (out / "checkpoint.weights.h5").is_file()
+    assert train_recognizer(_cfg(out, 3), resume=True)["step"] == 3
+    assert _optimizer_iterations(out) == 3
+
     # Fine-tuning starts from the trained weights (a tiny lr keeps them where they were).
     tuned = tmp_path / "tuned"
     train_recognizer(_cfg(tuned, 1, init=out / "model.h5", lr=1e-12))

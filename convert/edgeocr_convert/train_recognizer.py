@@ -381,6 +381,9 @@ def train_recognizer(
     train_model = logits_model(model)
     optimizer = _optimizer(cfg)
     step, best_exact, best_cer = 0, -1.0, float("inf")
+    # --resume on a folder without a checkpoint yet starts the run (as the detector's does),
+    # so one command line serves the first start and every restart.
+    resume = resume and (out / CHECKPOINT_NAME).exists()
     if resume:
         _check_same_architecture(out, cfg)
         saved = load_checkpoint(out, model, optimizer)
