@@ -108,7 +108,7 @@ class ModelsConfig(_Model):
     detect_iou: Annotated[float, Field(ge=0, le=1)] = 0.45
     detect_tiles: Literal[1, 2] | None = None
     # Same default as edgeocr.pipeline.VERIFY_SCORE (kept apart: config imports no OpenCV).
-    detect_verify_score: Annotated[float, Field(ge=0, le=1)] | None = 0.25
+    detect_verify_score: Annotated[float, Field(ge=0, le=1)] | None = 0.30
     # Same default as edgeocr.pipeline.STRICT_VERIFY_SCORE.
     detect_verify_strict_score: Annotated[float, Field(ge=0, le=1)] | None = 0.15
     second_look: bool = True

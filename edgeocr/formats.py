@@ -73,12 +73,13 @@ not tuned on the dev set."""
 
 DEFAULT_PACKS: tuple[str, ...] = ("us", "eu", "br", "house_number")
 
-SEPARATOR_EVIDENCE: tuple[tuple[float, float], ...] = ((2.0, 2.38), (1.0, -0.03), (-99.0, -1.86))
+SEPARATOR_EVIDENCE: tuple[tuple[float, float], ...] = ((2.0, 2.51), (1.0, -0.03), (-99.0, -1.85))
 """(lowest gap excess, log likelihood ratio) for "a separator is printed here" against "it
 is not", first match wins. Measured on 1,000 synthetic old-Brazilian and 1,000 Mercosul
-crops with the shipped recognizer (benchmarks/separator_evidence.py): an excess of 2+ blank
-steps is 11x likelier with a separator (62.0% vs 5.7%), 1 step about equally likely (27.9%
-vs 28.8%), 0 or fewer 6.4x likelier without one (10.2% vs 65.5%). Not tuned on the dev set."""
+crops with the shipped recognizer v3 (benchmarks/separator_evidence.py): an excess of 2+
+blank steps is 12x likelier with a separator (61.9% vs 5.0%), 1 step about equally likely
+(27.7% vs 28.5%), 0 or fewer 6.4x likelier without one (10.4% vs 66.4%). Not tuned on the
+dev set."""
 
 BAND_EVIDENCE: tuple[tuple[float, float], ...] = (
     (0.25, 3.01), (0.1, 2.35), (0.03, 0.41), (0.0, -1.80))

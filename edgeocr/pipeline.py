@@ -20,13 +20,14 @@ from edgeocr.rectify import MARGIN, rectify, scaled_quad
 DOWNSCALE_ABOVE = 2.0
 """Detect on a downscaled copy when the image exceeds the detector input by this factor."""
 
-VERIFY_SCORE = 0.25
+VERIFY_SCORE = 0.30
 """Detections scoring from here up to the operating threshold get a second opinion from the
 recognizer (see :class:`Verification`). Chosen on the real plate-free photos only
 (benchmarks/verify_rule.py): the lowest score on a 0.05 grid at which the shipped models keep
 false positives at or below 0.05 per photo, half the project's 0.1 budget, as the detector's
-own threshold rule does: 0.25 (0.038 per photo) since plate reads under 4 characters are
-dropped at every score; 0.30 before."""
+own threshold rule does: 0.30 (0.035 per photo) with recognizer v3, whose reads are surer
+than v2's (v2: 0.25, 0.038 per photo, since plate reads under 4 characters are dropped at
+every score)."""
 VERIFY_CONFIDENCE = 0.9
 """Every character of a verified read must be at least this sure (fixed a priori)."""
 VERIFY_MIN_PLATE_CHARS = 4
@@ -42,7 +43,7 @@ level."""
 STRICT_VERIFY_CONFIDENCE = 0.99
 STRICT_MAX_READS = 3
 """At most this many detections of the strict band are read per frame (the best-scoring
-ones, one look each): a cluttered frame holds several boxes scoring 0.15-0.25, and each
+ones, one look each): a cluttered frame holds several boxes scoring 0.15-0.30, and each
 read costs a recognizer run. Fixed a priori to bound the cost, not tuned."""
 
 

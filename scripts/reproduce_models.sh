@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Re-create the shipped models from nothing but the synthetic generator (and the real
 # plate-free backgrounds in ../shared/backgrounds/real-negatives for the detector).
-# On 2 CPU cores: recognizer about 1 h, detector several hours (resumable: rerun the same
+# On 2 CPU cores: recognizer about 3.5 h (v2 1 h, then four fine-tunes of it), detector several hours (resumable: rerun the same
 # line with --resume after an interruption). Training is not bit-exact across machines
 # (multi-threaded TensorFlow), so a rerun gives a model of the same quality, not the same bytes.
 #   bash scripts/reproduce_models.sh recognizer|detector|convert
@@ -26,7 +26,25 @@ case "${1:-}" in
     $BIN/edgeocr-train recognizer --out runs/rec40 --steps 4000 --lr 5e-4 \
         --height 40 --width 160 --init runs/rec2/model.h5 --eval-every 500 \
         --checkpoint-every 250 --resume
-    cp runs/rec40/model.h5 convert/models/recognizer.h5
+    # v3 (session 8): the uniform weight average of v2 and four 4,000-step fine-tunes of it
+    # at lr 5e-4, each on the synthetic generator of the commit named (a worktree of this
+    # tree with that commit's convert/edgeocr_convert/synth shadows the installed package
+    # for that run only):
+    #   ctl   9a667f3 (v2's own generator), seed 0   f   bf2bcc3 (session 7's), seed 0
+    #   brmix f0fa7d3 (session 8's), seed 1          seed2 f0fa7d3, seed 2
+    for spec in "ctl 9a667f3 0" "f bf2bcc3 0" "brmix f0fa7d3 1" "seed2 f0fa7d3 2"; do
+      set -- $spec
+      gen="build/gen-$2"
+      if [ ! -d "$gen" ]; then
+        git worktree add --detach "$gen" HEAD
+        git -C "$gen" checkout "$2" -- convert/edgeocr_convert/synth
+      fi
+      PYTHONPATH="$gen/convert" $BIN/edgeocr-train recognizer --out "runs/ft_$1" \
+          --steps 4000 --lr 5e-4 --height 40 --width 160 --init runs/rec40/model.h5 \
+          --eval-every 500 --checkpoint-every 500 --seed "$3" --resume
+    done
+    $BIN/edgeocr-train soup runs/rec40/model.h5 runs/ft_ctl/model.h5 runs/ft_f/model.h5 \
+        runs/ft_brmix/model.h5 runs/ft_seed2/model.h5 --out convert/models/recognizer.h5
     ;;
   detector)
     mkdir -p runs/det1
