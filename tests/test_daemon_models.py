@@ -61,7 +61,7 @@ def test_tiny_models_through_the_daemon(tmp_path: Path, mosquitto: Broker,
 
 def test_verification_bands_come_from_the_config(tmp_path: Path,
                                                  tiny_models: TinyModels) -> None:
-    from edgeocr.pipeline import Pipeline
+    from edgeocr.pipeline import STRICT_VERIFY_SCORE, VERIFY_SCORE, Pipeline
 
     def built(extra: str) -> Pipeline:
         cfg = tmp_path / "c.toml"
@@ -74,12 +74,13 @@ def test_verification_bands_come_from_the_config(tmp_path: Path,
 
     default = built("")
     assert default.verify is not None
-    assert (default.verify.min_score, default.verify.strict_score) == (0.25, 0.15)
-    assert default.detector.score_threshold == 0.15
+    assert (default.verify.min_score, default.verify.strict_score) == (VERIFY_SCORE,
+                                                                         STRICT_VERIFY_SCORE)
+    assert default.detector.score_threshold == STRICT_VERIFY_SCORE
     custom = built("detect_verify_score = 0.4\ndetect_verify_strict_score = 0.2\n")
     assert custom.verify is not None and custom.verify.floor == 0.2
     off = built("detect_verify_strict_score = 1.0\n")
-    assert off.verify is not None and off.verify.floor == 0.25
+    assert off.verify is not None and off.verify.floor == VERIFY_SCORE
 
 
 @pytest.mark.skipif(not all(p.is_file() for p in SHIPPED),
