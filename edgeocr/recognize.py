@@ -98,11 +98,15 @@ def prepare_crop(
 ) -> npt.NDArray[np.float32]:
     """A crop as recognizer input: float32 (1, height, width, 1) in [0, 1] (see
     :func:`prepare_grey` for the images accepted and how they are stretched)."""
-    grey = prepare_grey(image, height, width)
+    return _unit_input(prepare_grey(image, height, width))
+
+
+def _unit_input(grey: npt.NDArray[Any]) -> npt.NDArray[np.float32]:
+    """A :func:`prepare_grey` result (uint8 or uint16) as float32 (1, H, W, 1) in [0, 1]."""
     full = 255.0 if grey.dtype == np.uint8 else 65535.0
     out = grey.astype(np.float32)
     out *= 1.0 / full
-    return out.reshape(1, height, width, 1)
+    return out.reshape(1, *grey.shape, 1)
 
 
 class Recognizer:
@@ -156,11 +160,10 @@ class Recognizer:
             self.model.set_input_pixels(pixels, self._range)
             probs = self.model.invoke()[self._out][0]
         else:
-            x = grey.astype(np.float32) * (1.0 / 65535.0)
+            x = _unit_input(grey)
             lo, hi = self._range
             if (lo, hi) != (0.0, 1.0):
                 x = x * (hi - lo) + lo
-            x = x.reshape(1, self._height, self._width, 1)
             if self._channels == 3:
                 x = np.repeat(x, 3, axis=3)
             probs = self.model.invoke(x)[self._out][0]
