@@ -82,6 +82,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", type=Path, default=None)
     ap.add_argument("--no-second-look", action="store_true",
                     help="Read only the warped crop (the pipeline also reads the box by default).")
+    ap.add_argument("--no-zoom", action="store_true",
+                    help="Warp from the first pass's corners (the pipeline zooms by default).")
     args = ap.parse_args(argv)
     photos = list_negatives(args.negatives)  # the converter's own spread of <= 600 photos
     if not photos:
@@ -95,7 +97,10 @@ def main(argv: list[str] | None = None) -> int:
     pipe = Pipeline(det, rec, DEFAULT_PACKS, accept_score=threshold,
                     verify=Verification(min_score=min(GRID), min_confidence=0.0,
                                         strict_score=None),
-                    second_look=not args.no_second_look)
+                    second_look=not args.no_second_look, zoom=not args.no_zoom)
+    # Zoom what the shipped pipeline zooms: detections from the band up (the band being
+    # re-derived is not known yet; VERIFY_SCORE is the shipped one).
+    pipe.zoom_from = min(threshold, VERIFY_SCORE)
     cands: list[Candidate] = []
     for i, path in enumerate(photos):
         image = cv2.imread(str(path), cv2.IMREAD_COLOR)

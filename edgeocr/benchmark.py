@@ -56,9 +56,9 @@ from edgeocr.runtime import RuntimeBackendError
 SCHEMA = "edgeocr-bench/1"
 Mode = Literal["pipeline", "crops", "model-only"]
 MODES: tuple[Mode, ...] = ("pipeline", "crops", "model-only")
-PIPELINE_STAGES = ("decode", "detect", "rectify", "recognize", "format", "track", "publish",
-                   "frame")
-PER_READ = frozenset({"rectify", "recognize", "format", "publish"})
+PIPELINE_STAGES = ("decode", "detect", "zoom", "rectify", "recognize", "format", "track",
+                   "publish", "frame")
+PER_READ = frozenset({"zoom", "rectify", "recognize", "format", "publish"})
 CROP_STAGES = ("recognize", "invoke")
 MODEL_STAGES = ("detector_invoke", "recognizer_invoke")
 CROP_TARGET_MS = 1.0
@@ -258,7 +258,7 @@ def _run_pipeline(v: Variant, delegate: Delegate, threads: int, frames: Sequence
             candidates = pipe.process(image, keep_rejected=True)
             samples["detect"].append(pipe.last_timings_ms["detect"])
             for r in candidates:
-                for stage in ("rectify", "recognize", "format"):
+                for stage in ("zoom", "rectify", "recognize", "format"):
                     samples[stage].append(r.timings_ms[stage])
             results = [r for r in candidates if r.accepted]
             stamp = i / CAMERA_FPS

@@ -112,6 +112,7 @@ class ModelsConfig(_Model):
     # Same default as edgeocr.pipeline.STRICT_VERIFY_SCORE.
     detect_verify_strict_score: Annotated[float, Field(ge=0, le=1)] | None = 0.15
     second_look: bool = True
+    zoom: bool = True
 
 
 class ReadsConfig(_Model):

@@ -110,7 +110,7 @@ def build_pipeline(config: EdgeocrConfig) -> Stage:
               else Verification(min_score=m.detect_verify_score,
                                 strict_score=m.detect_verify_strict_score))
     return Pipeline(detector, recognizer, config.reads.formats, verify=verify,
-                    second_look=m.second_look)
+                    second_look=m.second_look, zoom=m.zoom)
 
 
 def build_publisher(config: EdgeocrConfig) -> tuple[Publisher, ReadQueue]:
@@ -322,7 +322,7 @@ class Daemon:
             det = offset_detection(r.detection, dx, dy)
             crop = crop_box(frame.image, det) if self.config.reads.publish_crop else None
             observations.append(Observation(det, r.read, r.format, crop))
-            for stage in ("rectify", "recognize"):
+            for stage in ("zoom", "rectify", "recognize"):
                 if stage in r.timings_ms:
                     self.stats.latency(stage, r.timings_ms[stage])
         timings = dict(getattr(self.stage, "last_timings_ms", None) or {})

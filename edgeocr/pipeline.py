@@ -120,7 +120,8 @@ class Pipeline:
                  formats: Sequence[str] = DEFAULT_PACKS, refine: bool = False,
                  margin: tuple[float, float] = MARGIN,
                  verify: Verification | None = Verification(),
-                 accept_score: float | None = None, second_look: bool = True) -> None:
+                 accept_score: float | None = None, second_look: bool = True,
+                 zoom: bool = True) -> None:
         check_packs(formats)
         self.accept_score = detector.score_threshold if accept_score is None else accept_score
         self.verify = verify if verify is not None and verify.floor < self.accept_score \
@@ -135,6 +136,15 @@ class Pipeline:
         self.second_look = second_look
         """Also read the detection's axis-aligned box and keep the better of the two reads
         (one that fits a format first, then the more confident)."""
+        self.zoom = zoom
+        """Re-detect each detection scoring at least ``zoom_from`` in a window around it
+        (:meth:`Detector.zoom`) and warp from the zoomed corners and box; the score stays
+        the first pass's, so the operating threshold and the verification bands hold."""
+        self.zoom_from = (self.accept_score if self.verify is None
+                          else min(self.accept_score, self.verify.min_score))
+        """Detections under this score (the strict band, and anything lower that an
+        evaluation keeps) are read from the first pass's geometry: they are many on a busy
+        frame and seldom kept, and each zoom costs a detector run."""
         self.last_timings_ms: dict[str, float] = {}
         """Timings of the last frame: ``detect`` and ``total`` (also when nothing was found)."""
 
@@ -205,7 +215,17 @@ class Pipeline:
                     continue
                 strict, strict_reads = True, strict_reads + 1
             t0 = time.perf_counter()
-            crop = rectify(image, det, width, height, scale=scale, margin=self.margin,
+            zoom_ms = 0.0
+            where, where_scale = det, scale
+            if self.zoom and det.score >= self.zoom_from:
+                full = det if scale == 1.0 else _scale_detection(det, scale)
+                zoomed = self.detector.zoom(image, full)
+                if zoomed is not None:
+                    where = Detection(det.kind, det.score, zoomed.box, zoomed.corners)
+                    where_scale = 1.0
+                zoom_ms = _ms(t0)
+                t0 = time.perf_counter()
+            crop = rectify(image, where, width, height, scale=where_scale, margin=self.margin,
                            refine=self.refine)
             rectify_ms = _ms(t0)
             t0 = time.perf_counter()
@@ -216,8 +236,9 @@ class Pipeline:
             format_ms = _ms(t0)
             if self.second_look and not strict:
                 t0 = time.perf_counter()
-                boxed = Detection(det.kind, det.score, det.box, box_to_quad(det.box))
-                crop = rectify(image, boxed, width, height, scale=scale, margin=self.margin)
+                boxed = Detection(det.kind, det.score, where.box, box_to_quad(where.box))
+                crop = rectify(image, boxed, width, height, scale=where_scale,
+                               margin=self.margin)
                 other = apply_formats(self.recognizer.read(crop, kind=det.kind), det.kind,
                                       self.formats)
                 if _better(other, formatted):
@@ -226,10 +247,10 @@ class Pipeline:
             accepted = self.accepts(det, formatted.read, formatted.format)
             if not accepted and not keep_rejected:
                 continue
-            full = det if scale == 1.0 else _scale_detection(det, scale)
+            full = where if where_scale == 1.0 else _scale_detection(where, where_scale)
             results.append(PipelineRead(full, formatted.read, formatted.format, {
-                "detect": detect_ms, "rectify": rectify_ms, "recognize": recognize_ms,
-                "format": format_ms,
+                "detect": detect_ms, "zoom": zoom_ms, "rectify": rectify_ms,
+                "recognize": recognize_ms, "format": format_ms,
             }, accepted))
         self.last_timings_ms = {"detect": detect_ms, "total": _ms(t_start)}
         return results

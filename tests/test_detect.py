@@ -99,6 +99,42 @@ def test_large_frames_are_tiled_to_find_small_objects(tiny_models: TinyModels) -
         Detector(tiny_models.detector, tiles=3)
 
 
+def test_zoom_window_is_a_square_around_the_box_kept_inside_the_frame() -> None:
+    from edgeocr.detect import ZOOM_MIN_SIDE, ZOOM_SIDE, zoom_window
+
+    # A 2:1 box: the side is ZOOM_SIDE widths (= 2 * ZOOM_SIDE heights), centred.
+    x0, y0, x1, y1 = zoom_window((400, 300, 480, 340), 1000, 800)
+    assert x1 - x0 == y1 - y0 == round(ZOOM_SIDE * 80)
+    assert (x0 + x1) / 2 == pytest.approx(440, abs=1) and (y0 + y1) / 2 == pytest.approx(320, abs=1)
+    # A tall box sizes the window by its height; near the corner it is shifted, not shrunk.
+    x0, y0, x1, y1 = zoom_window((5, 5, 25, 45), 1000, 800)
+    assert (x0, y0) == (0, 0) and x1 == y1 == round(2 * ZOOM_SIDE * 40)
+    # Tiny boxes get the minimum side; a frame smaller than the window is the window.
+    assert zoom_window((50, 50, 52, 51), 1000, 800)[2:] == (50 + 1 - ZOOM_MIN_SIDE // 2
+                                                            + ZOOM_MIN_SIDE, 62)
+    assert zoom_window((10, 10, 90, 50), 100, 60) == (0, 0, 100, 60)
+
+
+def test_zoom_redetects_in_a_window_and_maps_back(detector: Detector) -> None:
+    # The box's window is x 13..526, y 0..512 (shifted to fit the 600x512 frame); the red
+    # block fills the window's input cell (1, 1), whose wide anchor is 32x16 input px
+    # (8..40, 16..32) -> x 77..334, y 128..256 in the frame: the 13 px shift shows.
+    img = np.zeros((512, 600, 3), np.uint8)
+    img[128:256, 141:269, RED] = 255
+    loose = Detection("plate", 0.3, (64, 128, 474, 256),
+                      ((64, 128), (474, 128), (474, 256), (64, 256)))
+    zoomed = detector.zoom(img, loose)
+    assert zoomed is not None and zoomed.kind == "plate" and zoomed.score > 0.9
+    np.testing.assert_allclose(_box(zoomed.box), [77, 128, 334, 256], atol=1.5)
+    np.testing.assert_allclose(np.asarray(zoomed.corners),
+                               [[77, 128], [334, 128], [334, 256], [77, 256]], atol=1.5)
+    # Nothing of the detection's kind there, or nothing at all: None.
+    assert detector.zoom(img, Detection("house_number", 0.3, loose.box, loose.corners)) is None
+    dark = Detection("plate", 0.3, (300, 400, 500, 450),
+                     ((300, 400), (500, 400), (500, 450), (300, 450)))
+    assert detector.zoom(img, dark) is None
+
+
 def test_nothing_on_a_black_image(detector: Detector) -> None:
     assert detector.detect(np.zeros((100, 100, 3), np.uint8)) == []
 
@@ -254,7 +290,7 @@ def test_pipeline_reads_a_house_number(detector: Detector, recognizer: Recognize
     assert res.detection.kind == "house_number"
     np.testing.assert_allclose(_box(res.detection.box), [256, 128, 384, 256], atol=3.0)
     assert (res.read.text, res.format) == ("11A", "house_number")
-    assert set(res.timings_ms) == {"detect", "rectify", "recognize", "format"}
+    assert set(res.timings_ms) == {"detect", "zoom", "rectify", "recognize", "format"}
     assert all(v >= 0 for v in res.timings_ms.values())
     assert pipe.last_timings_ms["total"] >= pipe.last_timings_ms["detect"]
 
@@ -407,6 +443,37 @@ def test_pipeline_second_look_reads_the_box_too(detector: Detector,
     one = Pipeline(detector, recognizer, margin=(0.0, 0.0), second_look=False).process(img)
     two = Pipeline(detector, recognizer, margin=(0.0, 0.0)).process(img)
     assert [r.read.text for r in one] == [r.read.text for r in two] == ["11A"]
+
+
+def test_pipeline_zoom_keeps_the_score_and_times_the_pass(
+        tiny_models: TinyModels, detector: Detector, recognizer: Recognizer,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    img = _house_scene("11A")
+    plain = Pipeline(detector, recognizer, margin=(0.0, 0.0), zoom=False).process(img)
+    zoomed = Pipeline(detector, recognizer, margin=(0.0, 0.0)).process(img)
+    assert [r.read.text for r in plain] == [r.read.text for r in zoomed] == ["11A"]
+    assert zoomed[0].detection.score == plain[0].detection.score
+    assert "zoom" in zoomed[0].timings_ms and plain[0].timings_ms["zoom"] == 0.0
+
+    # A red block (a plate to the tiny detector) whose first-pass box is loose: the
+    # pipeline warps from, and returns, the zoomed geometry. The tiny model's boxes are
+    # its fixed anchors, so the zoomed box overlaps the first by only 0.39: under
+    # ZOOM_MATCH_IOU it is refused, and with the bar lowered the pipeline uses it.
+    img = np.zeros((512, 640, 3), np.uint8)
+    img[128:256, 128:384, RED] = 255
+    detector = Detector(tiny_models.detector, threads=1, tiles=1)  # at its own threshold
+    pipe = Pipeline(detector, recognizer, formats=(), verify=None, accept_score=0.0)
+    (first,) = detector.detect(img)
+    assert detector.zoom(img, first) is None
+    assert pipe.process(img, keep_rejected=True)[0].detection.box == first.box
+    monkeypatch.setattr("edgeocr.detect.ZOOM_MATCH_IOU", 0.3)
+    expected = detector.zoom(img, first)
+    assert expected is not None and expected.box != first.box
+    (read,) = pipe.process(img, keep_rejected=True)
+    assert read.detection.box == expected.box and read.detection.corners == expected.corners
+    assert read.detection.score == first.score
+    pipe.zoom = False
+    assert pipe.process(img, keep_rejected=True)[0].detection.box == first.box
 
 
 def _piece(box: tuple[float, float, float, float], score: float = 0.6,

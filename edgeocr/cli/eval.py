@@ -57,13 +57,16 @@ def _fail(message: str) -> None:
 @click.option("--second-look/--no-second-look", default=True, show_default=True,
               help="Also read each detection's axis-aligned box and keep the better read "
                    "(the pipeline's default).")
+@click.option("--zoom/--no-zoom", default=True, show_default=True,
+              help="Re-detect each detection in a window around it and warp from the zoomed "
+                   "corners (the pipeline's default; Detector.zoom).")
 @click.option("--formats", default="auto", show_default=True,
               help="Format packs for the formatted score: comma-separated, or 'auto' to use "
                    "each image's region from meta.csv (what a user there would enable).")
 def eval_command(data_dir: Path, json_out: Path | None, report_dir: Path | None,
                  detector: Path | None, recognizer: Path | None, threads: int, score: float | None,
                  peers: str, crops_only: bool, margin: str | None, tiles: str, refine: bool,
-                 no_verify: bool, second_look: bool, formats: str) -> None:
+                 no_verify: bool, second_look: bool, zoom: bool, formats: str) -> None:
     """Score detection, rectification and recognition on DATA_DIR (labels.csv + images)."""
     from edgeocr.detect import Detector
     from edgeocr.evaluation.samples import recognition_samples
@@ -119,7 +122,7 @@ def eval_command(data_dir: Path, json_out: Path | None, report_dir: Path | None,
         pipeline = Pipeline(det, rec, formats=pack_list if formats != "auto" else (),
                             margin=margins, refine=refine, accept_score=threshold,
                             verify=None if no_verify else Verification(),
-                            second_look=second_look)
+                            second_look=second_look, zoom=zoom)
         with click.progressbar(length=1, label="scenes", file=sys.stderr) as bar:
             def progress(done: int, total: int) -> None:
                 bar.length = total
