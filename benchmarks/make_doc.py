@@ -221,8 +221,8 @@ def accuracy_section(ev: dict[str, Any] | None, note: str | None, report_dir: Pa
 
 MODE_TITLES = {"pipeline": "Whole pipeline on camera frames", "crops": "Recognizer alone, "
                "per crop", "model-only": "Bare interpreter invoke"}
-MODE_STAGES = {"pipeline": ("decode", "detect", "rectify", "recognize", "format", "track",
-                            "publish", "frame"),
+MODE_STAGES = {"pipeline": ("decode", "detect", "zoom", "rectify", "recognize", "format",
+                            "track", "publish", "frame"),
                "crops": ("recognize", "invoke"),
                "model-only": ("detector_invoke", "recognizer_invoke")}
 
@@ -262,7 +262,8 @@ def bench_section(doc: dict[str, Any], img_dir: Path, out: Path, index: int) -> 
         rows.append(row)
     if rows:
         lines += table(head, rows)
-        unit = ("per read for rectify, recognize, format and publish; per frame otherwise; "
+        unit = ("per read for zoom, rectify, recognize, format and publish (zoom is 0 for "
+                "reads it skips); per frame otherwise; "
                 "`frame` is the whole frame") if mode == "pipeline" else "per call"
         lines += ["", f"Cells are median / p95 in ms ({unit}). Peak RSS is the benchmark "
                       "process's maximum so far (it only grows across rows)."]

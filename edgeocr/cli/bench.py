@@ -146,7 +146,7 @@ def format_table(doc: dict[str, Any]) -> str:
     widths = [max(len(r[i]) for r in lines) for i in range(len(head))]
     out = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip()
            for r in lines]
-    unit = "per read for rectify/recognize/format/publish, per frame otherwise" \
+    unit = "per read for zoom/rectify/recognize/format/publish, per frame otherwise" \
         if doc["mode"] == "pipeline" else "per item"
     out.append(f"(ms median/p95, {unit})")
     if doc["mode"] == "crops":
@@ -260,8 +260,9 @@ def bench(n: int, warmup: int, threads_text: str, size_text: str, images: Path |
     variant, thread count and delegate.
 
     \b
-    Stages: decode (JPEG frame), detect, rectify, recognize, format, track,
-    publish (read payload + SQLite queue insert, no broker), frame (all of it).
+    Stages: decode (JPEG frame), detect, zoom (second detector run around a detection; 0
+    for the ones it skips), rectify, recognize, format, track, publish (read payload +
+    SQLite queue insert, no broker), frame (all of it).
     --crops DIR times the recognizer alone (target: <= 1 ms per crop, one thread);
     --model-only times the bare interpreter invoke of both models.
     """
