@@ -1,16 +1,19 @@
 """False positives per photo on real plate-free photos, with and without read verification.
 
-Reproduces the choice of ``edgeocr.pipeline.VERIFY_SCORE`` and of the strict band under it
-(``STRICT_VERIFY_SCORE`` / ``STRICT_VERIFY_CONFIDENCE``). One pass runs the shipped (or
-given) detector and recognizer on the real negatives the way the pipeline does (whole photo,
-formats us/eu/br/house_number, second look) down to a detector score of 0.05, and counts
-the reads the pipeline would publish under each rule:
+Reproduces the choice of ``edgeocr.pipeline.VERIFY_SCORE``, of the strict band under it
+(``STRICT_VERIFY_SCORE`` / ``STRICT_VERIFY_CONFIDENCE``) and of ``ZOOM_KEEP_SCORE``. One
+pass runs the shipped (or given) detector and recognizer on the real negatives the way the
+pipeline does (whole photo, formats us/eu/br/house_number, second look, zoom) down to a
+detector score of 0.05, and counts the reads the pipeline would publish under each rule:
 
 1. the band: the lowest score on a 0.05 grid whose false positives per photo stay at or below
    0.05 (the converter's threshold rule's own budget) with every character >= 0.9;
 2. the strict band under it: the lowest grid score at which some confidence level of 0.90,
    0.95, 0.97 or 0.99 keeps the whole pipeline (threshold + band + strict band) within the
-   same budget; the least strict such level.
+   same budget; the least strict such level;
+3. the zoom keep score (``ZOOM_KEEP_SCORE``): the lowest score on a 0.05 grid from 0.50 at
+   which also keeping every band detection whose zoom pass (``Detector.zoom``) scores at
+   least that, whatever its read, keeps the whole pipeline within the same budget.
 
 No labelled plate photo is involved, so the choice cannot be tuned to the dev set. Every
 candidate is counted with both looks (warp and box, the better read kept); the pipeline
@@ -40,6 +43,7 @@ from edgeocr.pipeline import (
     STRICT_VERIFY_SCORE,
     VERIFY_CONFIDENCE,
     VERIFY_SCORE,
+    ZOOM_KEEP_SCORE,
     Pipeline,
     Verification,
 )
@@ -47,6 +51,7 @@ from edgeocr.recognize import Recognizer
 
 GRID = tuple(round(0.05 + 0.05 * i, 2) for i in range(10))  # 0.05 .. 0.50
 STRICT_LEVELS = (0.90, 0.95, 0.97, 0.99)
+ZOOM_GRID = tuple(round(0.5 + 0.05 * i, 2) for i in range(10))  # 0.50 .. 0.95
 BUDGET = 0.05
 
 
@@ -56,16 +61,20 @@ class Candidate:
     verifiable: bool  # fits a format and is long enough (everything but the confidence)
     confidence: float
     dropped: bool = False  # never kept, at any score (a plate read too short to be a plate)
+    zoom_score: float | None = None  # the zoom pass's score (None: not zoomed / no match)
 
 
 def count(cands: list[Candidate], threshold: float, band: float,
-          strict: tuple[float, float] | None = None) -> int:
-    """Reads kept: at the threshold, in the band at VERIFY_CONFIDENCE, in the strict band."""
+          strict: tuple[float, float] | None = None, zoom_keep: float | None = None) -> int:
+    """Reads kept: at the threshold, in the band at VERIFY_CONFIDENCE or with a zoom score
+    of at least ``zoom_keep``, in the strict band."""
     kept = 0
     for c in cands:
         if c.dropped:
             continue
-        if c.score >= threshold:
+        zoomed_in = (zoom_keep is not None and c.zoom_score is not None
+                     and c.zoom_score >= zoom_keep)
+        if c.score >= threshold or (c.score >= band and zoomed_in):
             kept += 1
         elif c.score >= band:
             kept += c.verifiable and c.confidence >= VERIFY_CONFIDENCE
@@ -109,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
         # Dropped: a read the pipeline refuses even at a perfect detector score.
         cands.extend(Candidate(r.detection.score, r.accepted, r.read.confidence,
                                not pipe.accepts(replace(r.detection, score=1.0), r.read,
-                                                r.format))
+                                                r.format), r.zoom_score)
                      for r in pipe.process(image.astype(np.uint8), keep_rejected=True))
         if (i + 1) % 100 == 0:
             print(f"{i + 1}/{len(photos)} photos", file=sys.stderr)
@@ -143,10 +152,25 @@ def main(argv: list[str] | None = None) -> int:
                     strict = (s, level)
         print(f"strict band: {strict[0]:.2f} at every character >= {strict[1]:.2f}"
               if strict else "strict band: none within the budget")
+    zoom_rows: list[dict[str, float]] = []
+    zoom_keep: float | None = None
+    if band is not None and strict is not None:
+        print(f"\nkeeping band detections (from {band:.2f}) whose zoom pass scores at least Z, "
+              "whatever their read (whole pipeline's FP/photo)")
+        print("| Z | FP/photo |")
+        print("|---|---|")
+        for z in ZOOM_GRID:
+            f = count(cands, threshold, band, strict, z) / n
+            zoom_rows.append({"zoom_keep": z, "fp_per_photo": f})
+            print(f"| {z:.2f} | {f:.3f} |")
+            if zoom_keep is None and f <= BUDGET:
+                zoom_keep = z
+        print(f"zoom keep score: {zoom_keep}")
     shipped = count(cands, threshold, VERIFY_SCORE,
-                    (STRICT_VERIFY_SCORE, STRICT_VERIFY_CONFIDENCE)) / n
+                    (STRICT_VERIFY_SCORE, STRICT_VERIFY_CONFIDENCE), ZOOM_KEEP_SCORE) / n
     print(f"shipped rule (band {VERIFY_SCORE:.2f}, strict {STRICT_VERIFY_SCORE:.2f} at "
-          f">= {STRICT_VERIFY_CONFIDENCE:.2f}): {shipped:.3f} FP/photo")
+          f">= {STRICT_VERIFY_CONFIDENCE:.2f}, zoom keep {ZOOM_KEEP_SCORE}): "
+          f"{shipped:.3f} FP/photo")
     if args.json is not None:
         args.json.write_text(json.dumps({
             "shipped_fp_per_photo": shipped,
@@ -154,6 +178,7 @@ def main(argv: list[str] | None = None) -> int:
             "chosen": band, "strict_rows": strict_rows,
             "strict_chosen": None if strict is None else {"score": strict[0],
                                                           "confidence": strict[1]},
+            "zoom_rows": zoom_rows, "zoom_keep_chosen": zoom_keep,
         }, indent=1))
     return 0
 

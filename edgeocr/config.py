@@ -113,6 +113,8 @@ class ModelsConfig(_Model):
     detect_verify_strict_score: Annotated[float, Field(ge=0, le=1)] | None = 0.15
     second_look: bool = True
     zoom: bool = True
+    # Same default as edgeocr.pipeline.ZOOM_KEEP_SCORE.
+    detect_zoom_keep_score: Annotated[float, Field(ge=0, le=1)] | None = 0.55
 
 
 class ReadsConfig(_Model):

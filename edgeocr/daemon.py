@@ -108,7 +108,8 @@ def build_pipeline(config: EdgeocrConfig) -> Stage:
         raise StartupError([f"models.recognizer: {exc}"]) from None
     verify = (None if m.detect_verify_score is None
               else Verification(min_score=m.detect_verify_score,
-                                strict_score=m.detect_verify_strict_score))
+                                strict_score=m.detect_verify_strict_score,
+                                zoom_keep_score=m.detect_zoom_keep_score if m.zoom else None))
     return Pipeline(detector, recognizer, config.reads.formats, verify=verify,
                     second_look=m.second_look, zoom=m.zoom)
 

@@ -40,6 +40,14 @@ Chosen like VERIFY_SCORE, on the real plate-free photos only (benchmarks/verify_
 the lowest 0.05-grid score at which some confidence level of 0.90, 0.95, 0.97 or 0.99 keeps
 the whole pipeline's false positives at or below 0.05 per photo, with the least strict such
 level."""
+ZOOM_KEEP_SCORE: float | None = 0.55
+"""A detection from VERIFY_SCORE up to the operating threshold is also kept, whatever its
+read's confidence, when the zoom pass re-detects it in its window at this score or more
+(real plates score far higher there than in the frame). Chosen on the real plate-free
+photos only (benchmarks/verify_rule.py), like the bands, after them: the lowest score on a
+0.05 grid from 0.50 at which the whole pipeline stays within the same 0.05 false positives
+per photo (0.55: 0.050; 0.50 would give 0.057; without the rule 0.038). None: no such
+rule."""
 STRICT_VERIFY_CONFIDENCE = 0.99
 STRICT_MAX_READS = 3
 """At most this many detections of the strict band are read per frame (the best-scoring
@@ -72,6 +80,9 @@ class Verification:
     strict_confidence: float = STRICT_VERIFY_CONFIDENCE
     strict_max_reads: int = STRICT_MAX_READS
     """Strict-band detections read per frame, best first, with one look (the warp) each."""
+    zoom_keep_score: float | None = ZOOM_KEEP_SCORE
+    """Band detections whose zoom pass scores at least this are kept without the
+    confidence check (None: never)."""
 
     def in_strict_band(self, score: float) -> bool:
         return self.strict_score is not None and self.strict_score <= score < self.min_score
@@ -105,6 +116,8 @@ class PipelineRead:
     timings_ms: dict[str, float] = field(default_factory=dict, compare=False)
     accepted: bool = True
     """False only for candidates a Pipeline returns with ``keep_rejected`` (evaluation)."""
+    zoom_score: float | None = None
+    """The zoom pass's score for this detection (None: not zoomed, or nothing matched)."""
 
 
 def _ms(t0: float) -> float:
@@ -171,7 +184,8 @@ class Pipeline:
         small: npt.NDArray[Any] = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
         return small, w / size[0], grid
 
-    def accepts(self, det: Detection, read: Read, fmt: str | None) -> bool:
+    def accepts(self, det: Detection, read: Read, fmt: str | None,
+                zoom_score: float | None = None) -> bool:
         """Whether a detection and its formatted read are kept (class docstring). A plate
         read shorter than ``VERIFY_MIN_PLATE_CHARS`` is never kept, whatever the score: no
         plate is that short, and such boxes are stickers, state names or building numbers
@@ -181,6 +195,9 @@ class Pipeline:
         if det.score >= self.accept_score:
             return True
         v = self.verify
+        if (v is not None and v.zoom_keep_score is not None and zoom_score is not None
+                and det.score >= v.min_score and zoom_score >= v.zoom_keep_score):
+            return True
         need = None if v is None else v.confidence_for(det.score)
         if v is None or need is None or not read.text:
             return False
@@ -216,13 +233,14 @@ class Pipeline:
                 strict, strict_reads = True, strict_reads + 1
             t0 = time.perf_counter()
             zoom_ms = 0.0
+            zoom_score: float | None = None
             where, where_scale = det, scale
             if self.zoom and det.score >= self.zoom_from:
                 full = det if scale == 1.0 else _scale_detection(det, scale)
                 zoomed = self.detector.zoom(image, full)
                 if zoomed is not None:
                     where = Detection(det.kind, det.score, zoomed.box, zoomed.corners)
-                    where_scale = 1.0
+                    where_scale, zoom_score = 1.0, zoomed.score
                 zoom_ms = _ms(t0)
                 t0 = time.perf_counter()
             crop = rectify(image, where, width, height, scale=where_scale, margin=self.margin,
@@ -244,14 +262,14 @@ class Pipeline:
                 if _better(other, formatted):
                     formatted = other
                 recognize_ms += _ms(t0)
-            accepted = self.accepts(det, formatted.read, formatted.format)
+            accepted = self.accepts(det, formatted.read, formatted.format, zoom_score)
             if not accepted and not keep_rejected:
                 continue
             full = where if where_scale == 1.0 else _scale_detection(where, where_scale)
             results.append(PipelineRead(full, formatted.read, formatted.format, {
                 "detect": detect_ms, "zoom": zoom_ms, "rectify": rectify_ms,
                 "recognize": recognize_ms, "format": format_ms,
-            }, accepted))
+            }, accepted, zoom_score))
         self.last_timings_ms = {"detect": detect_ms, "total": _ms(t_start)}
         return results
 

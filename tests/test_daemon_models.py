@@ -61,7 +61,7 @@ def test_tiny_models_through_the_daemon(tmp_path: Path, mosquitto: Broker,
 
 def test_verification_bands_come_from_the_config(tmp_path: Path,
                                                  tiny_models: TinyModels) -> None:
-    from edgeocr.pipeline import STRICT_VERIFY_SCORE, VERIFY_SCORE, Pipeline
+    from edgeocr.pipeline import STRICT_VERIFY_SCORE, VERIFY_SCORE, ZOOM_KEEP_SCORE, Pipeline
 
     def built(extra: str) -> Pipeline:
         cfg = tmp_path / "c.toml"
@@ -81,6 +81,13 @@ def test_verification_bands_come_from_the_config(tmp_path: Path,
     assert custom.verify is not None and custom.verify.floor == 0.2
     off = built("detect_verify_strict_score = 1.0\n")
     assert off.verify is not None and off.verify.floor == VERIFY_SCORE
+    assert default.zoom and default.verify.zoom_keep_score == ZOOM_KEEP_SCORE
+    keep = built("detect_zoom_keep_score = 0.8\n")
+    assert keep.verify is not None and keep.verify.zoom_keep_score == 0.8
+    # No zoom pass, no zoom score to keep anything by.
+    nozoom = built("zoom = false\ndetect_zoom_keep_score = 0.8\n")
+    assert not nozoom.zoom and nozoom.verify is not None
+    assert nozoom.verify.zoom_keep_score is None
 
 
 @pytest.mark.skipif(not all(p.is_file() for p in SHIPPED),

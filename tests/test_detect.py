@@ -371,6 +371,27 @@ def test_pipeline_verifies_unsure_detections_by_their_read(tiny_models: TinyMode
     assert sure.accepts(d, Read("1", (0.1,), "house_number"), None)
 
 
+def test_a_sure_zoom_keeps_a_band_detection(tiny_models: TinyModels,
+                                            recognizer: Recognizer) -> None:
+    pipe = Pipeline(Detector(tiny_models.detector, threads=1), recognizer, accept_score=0.8,
+                    verify=Verification(min_score=0.3, zoom_keep_score=0.7))
+    box = (10.0, 10.0, 90.0, 50.0)
+    corners = ((10.0, 10.0), (90.0, 10.0), (90.0, 50.0), (10.0, 50.0))
+    band = Detection("plate", 0.4, box, corners)
+    unsure = Read("AB123", (0.5,) * 5, "plate")  # fails the band's 0.9 confidence check
+    assert not pipe.accepts(band, unsure, "us")
+    assert not pipe.accepts(band, unsure, "us", zoom_score=0.65)
+    assert pipe.accepts(band, unsure, "us", zoom_score=0.7)
+    assert pipe.accepts(band, unsure, None, zoom_score=0.9)  # as at the threshold
+    # Not under the band, and never a plate read too short to be a plate.
+    assert not pipe.accepts(Detection("plate", 0.2, box, corners), unsure, "us", 0.99)
+    assert not pipe.accepts(band, Read("AB1", (1.0,) * 3, "plate"), "us", 0.99)
+    # Without the rule the zoom score changes nothing.
+    off = Pipeline(Detector(tiny_models.detector, threads=1), recognizer, accept_score=0.8,
+                   verify=Verification(min_score=0.3, zoom_keep_score=None))
+    assert not off.accepts(band, unsure, "us", zoom_score=0.99)
+
+
 def test_strict_band_below_the_verification_band(tiny_models: TinyModels,
                                                  recognizer: Recognizer) -> None:
     img = _house_scene("11A")
