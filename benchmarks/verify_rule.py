@@ -101,11 +101,12 @@ def main(argv: list[str] | None = None) -> int:
     det = Detector(args.detector, threads=1, score_threshold=min(GRID))
     rec = Recognizer(args.recognizer, threads=1)
     threshold = det.operating_threshold
-    # One pass at the lowest score with no confidence demand; every rule is then a filter
-    # over the same reads.
+    # One pass at the lowest score with no confidence demand and no zoom-score rule (so that
+    # `accepted` means "fits a format and is long enough"); every rule is then a filter over
+    # the same reads.
     pipe = Pipeline(det, rec, DEFAULT_PACKS, accept_score=threshold,
                     verify=Verification(min_score=min(GRID), min_confidence=0.0,
-                                        strict_score=None),
+                                        strict_score=None, zoom_keep_score=None),
                     second_look=not args.no_second_look, zoom=not args.no_zoom)
     # Zoom what the shipped pipeline zooms: detections from the band up (the band being
     # re-derived is not known yet; VERIFY_SCORE is the shipped one).
