@@ -68,7 +68,9 @@ class Verification:
     the box is a plate (classic plate readers verify candidates by their characters too).
     Under ``min_score``, a strict band from ``strict_score`` asks the same with every
     character at least ``strict_confidence`` sure, for at most ``strict_max_reads``
-    detections a frame.
+    detections a frame. With the pipeline's zoom pass on, a detection from ``min_score`` up
+    that the pass finds again at ``zoom_keep_score`` or more is kept without the confidence
+    check (its read must still be long enough for a plate).
     """
 
     min_score: float = VERIFY_SCORE
