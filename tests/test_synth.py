@@ -159,10 +159,7 @@ def test_stroke_font_draws_every_character_and_keeps_lookalikes_apart() -> None:
                     # Even stretched to the same box (hiding that 0 is narrower than O), the
                     # shapes differ in a good share of pixels.
                     assert np.abs(fa - fb).mean() > 0.025, (a, b, width, stroke, variant)
-                if variant == strokefont.BR_DIE:  # the die's O is as narrow as its 0
-                    assert abs(masks["0"].shape[1] - masks["O"].shape[1]) <= 1
-                else:
-                    assert masks["0"].shape[1] < masks["O"].shape[1] * 0.9
+                assert masks["0"].shape[1] < masks["O"].shape[1] * 0.9
     # The plate 1 is a bare bar: nothing at the bottom but the stem (no base serif).
     one = strokefont.glyph_mask("1", 1, 1, 0)
     eye = strokefont.glyph_mask("I", 1, 1, 0)

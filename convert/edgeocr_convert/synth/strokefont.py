@@ -13,8 +13,7 @@ OpenCV lines; masks are cached per (character, width, stroke, variant) bucket.
 Variant ``BR_DIE`` (never drawn by ``stroke_params``; old Brazilian plates ask for it) is the
 Brazilian die's letter bowls: ``O`` and ``Q`` are rounded rectangles with straight sides and
 ``D`` has square left corners and rounded right ones, so that, on old grey plates, a real
-``O`` no longer looks more like the generator's ``D`` than its ``O``; ``O`` and ``Q`` take a
-cell as narrow as ``0``'s, as on the die. Digits keep their
+``O`` no longer looks more like the generator's ``D`` than its ``O``. Digits keep their
 shapes (``0`` stays the narrow stadium): on those plates the layout fixes letter against
 digit, and the session-4 attempt that gave ``0`` the same bowl on every plate taught the model
 to read US ``0`` as ``O``.
@@ -197,9 +196,6 @@ def _glyph_strokes(ch: str, variant: int) -> list[Stroke]:
 # Relative cell widths: plate dies give 1 and I a narrower cell, M and W a wider one, and
 # draw 0 narrower than O so the two stay apart.
 _CELL = {"1": 0.55, "I": 0.68, "0": 0.86, "M": 1.2, "W": 1.25, "O": 1.08, "Q": 1.08}
-# The Brazilian die's O and Q are as narrow as its 0 (the old grey plates' O and 0 differ in
-# little but their place in the layout): drawn wide, a real O read as D or Q.
-_BR_DIE_CELL = {**_CELL, "O": 0.86, "Q": 0.9}
 
 
 @functools.lru_cache(maxsize=2048)
@@ -210,7 +206,7 @@ def glyph_mask(ch: str, width: int, stroke: int, variant: int) -> Mask:
     The result is shared with a cache: do not modify it.
     """
     t = max(2, round(STROKES[stroke] * CAP))
-    cell = WIDTHS[width] * CAP * (_BR_DIE_CELL if variant == BR_DIE else _CELL).get(ch, 1.0)
+    cell = WIDTHS[width] * CAP * _CELL.get(ch, 1.0)
     pad = t / 2 + 1
     w = math.ceil(cell + 2 * pad)
     h = math.ceil(CAP + 2 * pad)
