@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import cv2
 import numpy as np
 
+from edgeocr.core.geometry import offset_detection
 from edgeocr.core.types import Detection, Frame, Image, Read
 from edgeocr.sources import Capture, FrameSource
 from edgeocr.stats import StatsCollector
@@ -143,16 +144,6 @@ def model_names(stage: object) -> ModelNames:
         return getattr(path, "name", None)
 
     return ModelNames(detector=name("detector"), recognizer=name("recognizer"))
-
-
-def offset_detection(det: Detection, dx: float, dy: float) -> Detection:
-    if dx == 0 and dy == 0:
-        return det
-    x1, y1, x2, y2 = det.box
-    c = det.corners
-    return Detection(det.kind, det.score, (x1 + dx, y1 + dy, x2 + dx, y2 + dy),
-                     ((c[0][0] + dx, c[0][1] + dy), (c[1][0] + dx, c[1][1] + dy),
-                      (c[2][0] + dx, c[2][1] + dy), (c[3][0] + dx, c[3][1] + dy)))
 
 
 def crop_box(image: Image, det: Detection, margin: float = CROP_MARGIN) -> Image:

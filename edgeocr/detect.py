@@ -24,7 +24,14 @@ import numpy.typing as npt
 
 from edgeocr.core.anchors import decode, generate_anchors, nms
 from edgeocr.core.charset import softmax
-from edgeocr.core.geometry import box_area, covered, intersection, iou, order_corners
+from edgeocr.core.geometry import (
+    box_area,
+    covered,
+    intersection,
+    iou,
+    offset_detection,
+    order_corners,
+)
 from edgeocr.core.letterbox import letterbox
 from edgeocr.core.sidecar import SidecarError
 from edgeocr.core.types import Box, Delegate, Detection, Image
@@ -285,11 +292,7 @@ class Detector:
             my = max(1.0, TILE_EDGE_MARGIN * (y1 - y0))
             for d in self._detect_once(image[y0:y1, x0:x1]):
                 bx1, by1, bx2, by2 = d.box
-                (ax, ay), (bx, by), (cx, cy), (dx, dy) = d.corners
-                shifted = Detection(
-                    d.kind, d.score, (bx1 + x0, by1 + y0, bx2 + x0, by2 + y0),
-                    ((ax + x0, ay + y0), (bx + x0, by + y0), (cx + x0, cy + y0),
-                     (dx + x0, dy + y0)))
+                shifted = offset_detection(d, x0, y0)
                 # A box reaching an inner tile edge is a piece of an object the edge cuts.
                 if ((x0 > 0 and bx1 <= mx) or (y0 > 0 and by1 <= my)
                         or (x1 < width and bx2 >= x1 - x0 - mx)
@@ -312,19 +315,11 @@ class Detector:
         x0, y0, x1, y1 = zoom_window(det.box, width, height)
         if x1 - x0 < 2 or y1 - y0 < 2:
             return None
-        best: Detection | None = None
-        for d in self._detect_once(image[y0:y1, x0:x1], ZOOM_FLOOR):
-            if d.kind != det.kind:
-                continue
-            bx1, by1, bx2, by2 = d.box
-            box = (bx1 + x0, by1 + y0, bx2 + x0, by2 + y0)
-            if iou(box, det.box) >= ZOOM_MATCH_IOU and (best is None or d.score > best.score):
-                (ax, ay), (bx, by), (cx, cy), (dx, dy) = d.corners
-                best = Detection(
-                    d.kind, d.score, box,
-                    ((ax + x0, ay + y0), (bx + x0, by + y0), (cx + x0, cy + y0),
-                     (dx + x0, dy + y0)))
-        return best
+        found = (offset_detection(d, x0, y0)
+                 for d in self._detect_once(image[y0:y1, x0:x1], ZOOM_FLOOR))
+        matches = [d for d in found
+                   if d.kind == det.kind and iou(d.box, det.box) >= ZOOM_MATCH_IOU]
+        return max(matches, key=lambda d: d.score, default=None)
 
     def _suppress(self, dets: list[Detection]) -> list[Detection]:
         """Class-wise then cross-class suppression over detections from several passes.

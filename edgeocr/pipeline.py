@@ -233,20 +233,19 @@ class Pipeline:
                 if strict_reads >= v.strict_max_reads:
                     continue
                 strict, strict_reads = True, strict_reads + 1
+            # From here on, pixels of the full-resolution image (where the warp samples).
+            where = det if scale == 1.0 else _scale_detection(det, scale)
             t0 = time.perf_counter()
             zoom_ms = 0.0
             zoom_score: float | None = None
-            where, where_scale = det, scale
             if self.zoom and det.score >= self.zoom_from:
-                full = det if scale == 1.0 else _scale_detection(det, scale)
-                zoomed = self.detector.zoom(image, full)
+                zoomed = self.detector.zoom(image, where)
                 if zoomed is not None:
                     where = Detection(det.kind, det.score, zoomed.box, zoomed.corners)
-                    where_scale, zoom_score = 1.0, zoomed.score
+                    zoom_score = zoomed.score
                 zoom_ms = _ms(t0)
                 t0 = time.perf_counter()
-            crop = rectify(image, where, width, height, scale=where_scale, margin=self.margin,
-                           refine=self.refine)
+            crop = rectify(image, where, width, height, margin=self.margin, refine=self.refine)
             rectify_ms = _ms(t0)
             t0 = time.perf_counter()
             read = self.recognizer.read(crop, kind=det.kind)
@@ -257,8 +256,7 @@ class Pipeline:
             if self.second_look and not strict:
                 t0 = time.perf_counter()
                 boxed = Detection(det.kind, det.score, where.box, box_to_quad(where.box))
-                crop = rectify(image, boxed, width, height, scale=where_scale,
-                               margin=self.margin)
+                crop = rectify(image, boxed, width, height, margin=self.margin)
                 other = apply_formats(self.recognizer.read(crop, kind=det.kind), det.kind,
                                       self.formats)
                 if _better(other, formatted):
@@ -267,8 +265,7 @@ class Pipeline:
             accepted = self.accepts(det, formatted.read, formatted.format, zoom_score)
             if not accepted and not keep_rejected:
                 continue
-            full = where if where_scale == 1.0 else _scale_detection(where, where_scale)
-            results.append(PipelineRead(full, formatted.read, formatted.format, {
+            results.append(PipelineRead(where, formatted.read, formatted.format, {
                 "detect": detect_ms, "zoom": zoom_ms, "rectify": rectify_ms,
                 "recognize": recognize_ms, "format": format_ms,
             }, accepted, zoom_score))

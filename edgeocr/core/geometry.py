@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from edgeocr.core.types import Box, Image, Quad
+from edgeocr.core.types import Box, Detection, Image, Quad
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -150,3 +150,14 @@ def clip_box(box: Box, width: int, height: int) -> Box:
         min(max(box[2], 0.0), float(width)),
         min(max(box[3], 0.0), float(height)),
     )
+
+
+def offset_detection(det: Detection, dx: float, dy: float) -> Detection:
+    """``det`` moved by (dx, dy): from a tile's, window's or region's pixels to the frame's."""
+    if dx == 0 and dy == 0:
+        return det
+    x1, y1, x2, y2 = det.box
+    c = det.corners
+    return Detection(det.kind, det.score, (x1 + dx, y1 + dy, x2 + dx, y2 + dy),
+                     ((c[0][0] + dx, c[0][1] + dy), (c[1][0] + dx, c[1][1] + dy),
+                      (c[2][0] + dx, c[2][1] + dy), (c[3][0] + dx, c[3][1] + dy)))
