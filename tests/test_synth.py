@@ -115,6 +115,26 @@ def test_house_numbers_and_negatives_render() -> None:
     assert abs(float((small.ink > 128).mean()) - covered) < 0.1
 
 
+def test_relief_wall_digits_differ_from_their_wall_by_little(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # Relief digits are the wall's own colour stepped 25-55 grey levels, with a shadow; an
+    # ordinary contrasting ink is at least ~100 levels away from the wall.
+    import edgeocr_convert.synth.house as house
+
+    def ink_step(seed: int) -> float:
+        w = render_wall_digits(np.random.default_rng(seed))
+        assert w.ink is not None
+        grey = cv2.cvtColor(w.image, cv2.COLOR_BGR2GRAY).astype(np.float64)
+        glyph = cv2.erode((w.ink > 200).astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
+        return abs(float(np.median(grey[glyph])) - float(np.median(grey[w.ink == 0])))
+
+    monkeypatch.setattr(house, "RELIEF", 1.0)
+    relief = [ink_step(s) for s in range(12)]
+    monkeypatch.setattr(house, "RELIEF", 0.0)
+    plain = [ink_step(s) for s in range(12)]
+    assert float(np.median(relief)) < 60 < float(np.median(plain))
+
+
 def test_fonts_cover_the_charset() -> None:
     fs = fonts.font_set()
     for role in ("plate", "sans", "serif", "script", "condensed", "mono"):

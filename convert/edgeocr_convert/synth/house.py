@@ -34,6 +34,11 @@ STREETS = (
 )
 
 
+# Share of wall digits in the wall's own colour, standing out by edge and shadow only (the
+# grey-on-concrete building numbers of real campus photos).
+RELIEF = 0.2
+
+
 def house_text(rng: np.random.Generator) -> str:
     n = int(rng.choice([1, 2, 3, 4, 5], p=[0.16, 0.3, 0.32, 0.17, 0.05]))
     first = str(int(rng.integers(1, 10)))
@@ -119,7 +124,8 @@ def render_wall_digits(rng: np.random.Generator) -> Rendered:
         font,
         shown,
         caps_only=shown.isupper() or shown.isdigit(),
-        spacing=float(rng.uniform(0.0, 0.25)),
+        # Digits mounted one by one on a facade often stand far apart.
+        spacing=float(rng.uniform(0.0, 0.25) if rng.random() < 0.6 else rng.uniform(0.25, 0.7)),
     )
     th = 70
     tw = max(8, int(mask.shape[1] * th / max(1, mask.shape[0]) * rng.uniform(0.8, 1.2)))
@@ -138,9 +144,16 @@ def render_wall_digits(rng: np.random.Generator) -> Rendered:
         metal = draw.jitter_colour(rng, [(190, 190, 190), (60, 150, 190)][int(rng.integers(2))], 25)
         if abs(draw.luminance(metal) - draw.luminance(bg)) > 70:
             ink = metal
+    relief = rng.random() < RELIEF
+    if relief:
+        # Digits cut from the facade's own material: barely darker or lighter than the wall,
+        # seen by their edges and their shadow.
+        step = float(rng.uniform(25, 55)) * (1 if draw.luminance(bg) < 128 else -1)
+        b, g, r = (int(np.clip(c + step, 0, 255)) for c in bg)
+        ink = (b, g, r)
     ink_mask = np.zeros((h, w), np.uint8)
     ink_mask[mv : mv + th, mh : mh + tw] = mask
-    if rng.random() < 0.4:
+    if relief or rng.random() < 0.4:
         # Digits mounted off the wall cast a soft shadow.
         dx, dy = int(rng.integers(-6, 7)), int(rng.integers(1, 8))
         soft = cast("Mask", cv2.GaussianBlur(mask, (5, 5), 0))
