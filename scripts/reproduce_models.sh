@@ -66,9 +66,11 @@ case "${1:-}" in
     fi
     $BIN/edgeocr-train detector --out runs/det2 --steps 13000 --resume
     cp runs/det2/model.h5 convert/models/detector.h5
-    # Stages 3 (to 17,000, same generator) and 4 (to 20,000, with Chinese plates), not
-    # shipped: measured in docs/MODELS.md, kept as the start of the next stage.
-    for stage in "det3 det2 17000" "det4 det3 20000"; do
+    # Stages 3 (to 17,000, same generator), 4 (to 20,000, with Chinese plates) and 5 (to
+    # 26,000, session 10: relief and widely spaced wall digits; steps 20,000-21,073 ran on a
+    # 28,000-step schedule first), measured in docs/MODELS.md; the last is kept as the start
+    # of the next stage.
+    for stage in "det3 det2 17000" "det4 det3 20000" "det5 det4 26000"; do
       set -- $stage
       mkdir -p "runs/$1"
       if [ ! -f "runs/$1/state.json" ]; then
