@@ -10,12 +10,12 @@ from typing import Any
 import cv2
 import numpy.typing as npt
 
-from edgeocr.core.geometry import box_to_quad
-from edgeocr.core.types import Detection, Image, Quad, Read
+from edgeocr.core.geometry import box_to_quad, scale_detection
+from edgeocr.core.types import Detection, Image, Read
 from edgeocr.detect import TILE_OVERLAP, Detector
 from edgeocr.formats import DEFAULT_PACKS, PACKS, FormattedRead, apply_formats, check_packs
 from edgeocr.recognize import Recognizer
-from edgeocr.rectify import MARGIN, rectify, scaled_quad
+from edgeocr.rectify import MARGIN, rectify
 
 DOWNSCALE_ABOVE = 2.0
 """Detect on a downscaled copy when the image exceeds the detector input by this factor."""
@@ -234,7 +234,7 @@ class Pipeline:
                     continue
                 strict, strict_reads = True, strict_reads + 1
             # From here on, pixels of the full-resolution image (where the warp samples).
-            where = det if scale == 1.0 else _scale_detection(det, scale)
+            where = scale_detection(det, scale)
             t0 = time.perf_counter()
             zoom_ms = 0.0
             zoom_score: float | None = None
@@ -276,11 +276,3 @@ class Pipeline:
 def _better(a: FormattedRead, b: FormattedRead) -> bool:
     """Whether read ``a`` beats ``b``: fitting a format first, then the weakest character."""
     return (a.format is not None, a.read.confidence) > (b.format is not None, b.read.confidence)
-
-
-def _scale_detection(det: Detection, scale: float) -> Detection:
-    q = scaled_quad(det, scale).tolist()
-    x1, y1, x2, y2 = (float(v) * scale for v in det.box)
-    corners: Quad = ((q[0][0], q[0][1]), (q[1][0], q[1][1]), (q[2][0], q[2][1]),
-                     (q[3][0], q[3][1]))
-    return Detection(det.kind, det.score, (x1, y1, x2, y2), corners)

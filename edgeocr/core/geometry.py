@@ -161,3 +161,15 @@ def offset_detection(det: Detection, dx: float, dy: float) -> Detection:
     return Detection(det.kind, det.score, (x1 + dx, y1 + dy, x2 + dx, y2 + dy),
                      ((c[0][0] + dx, c[0][1] + dy), (c[1][0] + dx, c[1][1] + dy),
                       (c[2][0] + dx, c[2][1] + dy), (c[3][0] + dx, c[3][1] + dy)))
+
+
+def scale_detection(det: Detection, scale: float) -> Detection:
+    """``det`` with box and corners times ``scale``: from a downscaled copy's pixels to the
+    full-resolution frame's."""
+    if scale == 1.0:
+        return det
+    x1, y1, x2, y2 = det.box
+    c = det.corners
+    return Detection(det.kind, det.score, (x1 * scale, y1 * scale, x2 * scale, y2 * scale),
+                     ((c[0][0] * scale, c[0][1] * scale), (c[1][0] * scale, c[1][1] * scale),
+                      (c[2][0] * scale, c[2][1] * scale), (c[3][0] * scale, c[3][1] * scale)))
