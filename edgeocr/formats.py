@@ -24,8 +24,10 @@ in the fifth character, where the old die's ``1``/``8``/``0`` look like Mercosul
 the model's probabilities and the separator is weighed in: the blank steps between the third
 and fourth characters, against the median gap elsewhere, give a log likelihood ratio
 (``SEPARATOR_EVIDENCE``, measured on synthetic plates) that is added to the separated
-template's path log probability. Mercosul plates also print a blue band across their top,
-which the grey model input drops: the recognizer measures it on the colour crop
+template's path log probability; each path also gets its layout's own probability of the
+spelling (``layout_log_prior``: a digit place allows 10 characters, a letter place 26).
+Mercosul plates also print a blue band across their top, which the grey model input drops:
+the recognizer measures it on the colour crop
 (``Read.blue_band``) and its log likelihood ratio (``BAND_EVIDENCE``, also measured on
 synthetic plates) is added to the banded template's score in the same places.
 
@@ -482,7 +484,10 @@ def _weigh_separator(read: Read, pack: Pack, text: str) -> Read | None:
         separator, band = separator_log_ratio(excess), band_log_ratio(read.blue_band)
         bonus = [(separator if k == 0 else 0.0) + (band if t in pack.banded else 0.0)
                  for k, t in enumerate(layouts)]
-        scored = [(p.log_prob + bonus[k], -k, p)
+        # Each layout's own probability of the spelling, as _arbitrate weighs packs: a
+        # digit position allows 10 characters, a letter one 26, so one specific old plate
+        # is 26/10 times likelier under its layout than a Mercosul spelling under its own.
+        scored = [(p.log_prob + bonus[k] + (layout_log_prior(pack, p.text) or 0.0), -k, p)
                   for k, p in enumerate(paths) if p is not None]
         if not scored:
             return None

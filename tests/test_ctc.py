@@ -152,19 +152,28 @@ def test_a_printed_separator_weighs_for_the_old_brazilian_layout() -> None:
     assert apply_formats(_br_read("----", 0.6), "plate", ["eu"]).read.text == "ABC4I56"
 
 
+def test_each_layout_weighs_its_own_spelling_probability() -> None:
+    # No gap or band evidence either way (a grey crop, a gap one step wider than the rest):
+    # a slight lean to Mercosul's 'I' (0.6 vs 0.4) loses to the layouts' priors, as one
+    # specific old plate (10 digits possible at that place) is 26/10 times likelier under
+    # its layout than one Mercosul spelling (26 letters); a clear lean (0.75) does not.
+    assert apply_formats(_br_read("--", 0.6), "plate", ["br"]).read.text == "ABC4156"
+    assert apply_formats(_br_read("--", 0.75), "plate", ["br"]).read.text == "ABC4I56"
+
+
 def test_the_colour_band_weighs_mercosul_against_the_old_layout() -> None:
     # A gap one step wider than the others says little either way, so the model's lean to
-    # Mercosul's 'I' (0.6) stands; a colour crop without the blue band across its top is
+    # Mercosul's 'I' (0.75) stands; a colour crop without the blue band across its top is
     # evidence against Mercosul, one with it is evidence for it, and a grey crop is none.
     def band(share: float | None) -> str:
-        read = replace(_br_read("--", 0.6), blue_band=share)
+        read = replace(_br_read("--", 0.75), blue_band=share)
         return apply_formats(read, "plate", ["br"]).read.text
 
     assert band(None) == "ABC4I56"
     assert band(0.0) == "ABC4156"
     assert band(0.5) == "ABC4I56"
     # With a wide gap (the old die's dash) the band still wins Mercosul back.
-    wide = replace(_br_read("----", 0.6), blue_band=0.5)
+    wide = replace(_br_read("----", 0.75), blue_band=0.5)
     assert apply_formats(wide, "plate", ["br"]).read.text == "ABC4I56"
     # The region-free packs weigh it the same way, and a sure letter is not overruled.
     free = replace(_br_read("", 0.9), blue_band=0.0)

@@ -54,6 +54,7 @@ class RecognizerTrainConfig:
     plate_fraction: float = 0.8
     data: Path | None = None
     data_fraction: float = 0.5
+    photos: Path | None = None
     init: Path | None = None
     eval_every: int = 500
     checkpoint_every: int = 500
@@ -71,6 +72,7 @@ class RecognizerTrainConfig:
         d["out"] = str(self.out)
         d["data"] = str(self.data) if self.data else None
         d["init"] = str(self.init) if self.init else None
+        d["photos"] = str(self.photos) if self.photos else None
         return d
 
 
@@ -117,6 +119,8 @@ class BatchSpec:
     plate_fraction: float
     augment: bool
     real_fraction: float = 0.0
+    photos: str | None = None
+    """Folder of real plate-free photos for pictures and context (``synth.photos``)."""
 
 
 def synth_sample(
@@ -150,7 +154,12 @@ def encode_batch(
 
 
 def render_sample(rng: np.random.Generator, spec: BatchSpec) -> tuple[U8, str]:
-    """One synthetic crop from ``make_crop`` (top level so worker processes can pickle it)."""
+    """One synthetic crop from ``make_crop`` (top level so worker processes can pickle it).
+    Only these training crops use ``spec.photos``: the validation set stays photo-free, so
+    its figures compare across runs."""
+    from edgeocr_convert.synth import photos
+
+    photos.use(spec.photos)
     return synth_sample(rng, default_crop_fn(), spec)
 
 
@@ -201,7 +210,13 @@ class BatchSource:
         if self._pool is not None:
             samples.extend(self._pool.sample(rng, n_synth))
         elif self._crop_fn is not None:
-            samples.extend(synth_sample(rng, self._crop_fn, spec) for _ in range(n_synth))
+            from edgeocr_convert.synth import photos
+
+            photos.use(spec.photos)  # for this batch only: the validation set has none
+            try:
+                samples.extend(synth_sample(rng, self._crop_fn, spec) for _ in range(n_synth))
+            finally:
+                photos.use(None)
         return encode_batch(rng, [s[0] for s in samples], [s[1] for s in samples], spec)
 
     def close(self) -> None:
@@ -407,7 +422,8 @@ def train_recognizer(
 
     spec = BatchSpec(cfg.batch, cfg.height, cfg.width, cfg.charset, cfg.max_label,
                      cfg.plate_fraction, cfg.augment,
-                     cfg.data_fraction if real is not None else 0.0)
+                     cfg.data_fraction if real is not None else 0.0,
+                     str(cfg.photos) if cfg.photos is not None else None)
     variables = model.trainable_variables
 
     @tf.function(reduce_retracing=True, autograph=False)

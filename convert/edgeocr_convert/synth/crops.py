@@ -16,13 +16,16 @@ import numpy as np
 
 from edgeocr.core.geometry import expand_quad, warp_quad
 from edgeocr.core.types import Image, Kind
-from edgeocr_convert.synth import augment
+from edgeocr_convert.synth import augment, photos
 from edgeocr_convert.synth.backgrounds import car_body, procedural
 from edgeocr_convert.synth.draw import Rendered, rescale
 from edgeocr_convert.synth.house import render_house_number
 from edgeocr_convert.synth.plates import render_plate
 
 PLATE_SHARE = 0.8
+# With real photos in use (``photos.use``), the share of crops set into a patch of a photo
+# rather than a procedural car body or texture.
+PHOTO_CONTEXT = 0.3
 
 
 def render_object(rng: np.random.Generator, kind: Kind, style: str | None = None) -> Rendered:
@@ -51,7 +54,10 @@ def in_context(rng: np.random.Generator, obj: Rendered, kind: Kind) -> tuple[Ima
     my = int(fh * rng.uniform(0.3, 0.9))
     ch, cw = fh + 2 * my, fw + 2 * mx
     box = (mx, my, mx + fw, my + fh)
-    if kind == "plate" and rng.random() < 0.75:
+    photo = photos.patch(rng, ch, cw) if photos.active() and rng.random() < PHOTO_CONTEXT else None
+    if photo is not None:
+        canvas = photo  # the world around a real crop: bumpers, signs, street
+    elif kind == "plate" and rng.random() < 0.75:
         canvas = car_body(rng, ch, cw, box)
     else:
         canvas = procedural(rng, ch, cw)

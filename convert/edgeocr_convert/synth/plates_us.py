@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 
 from edgeocr.core.types import Image
-from edgeocr_convert.synth import draw
+from edgeocr_convert.synth import draw, photos
 from edgeocr_convert.synth.draw import Colour, Rendered
 from edgeocr_convert.synth.fonts import font_set
 from edgeocr_convert.synth.layout import (
@@ -132,6 +132,12 @@ US_PATTERNS = (
 )
 
 
+# With real photos in use (``photos.use``): the share of edge marks that are pictures, and of
+# plates with a faint picture across the face.
+PICTURE_SHARE = 0.45
+SCENIC_SHARE = 0.15
+
+
 def _us_background(rng: np.random.Generator, h: int, w: int) -> tuple[np.ndarray, Colour]:
     schemes: list[tuple[Colour, Colour, Colour]] = [
         ((250, 250, 250), (235, 235, 240), (120, 40, 20)),  # white, dark blue text
@@ -201,6 +207,11 @@ def _us_background(rng: np.random.Generator, h: int, w: int) -> tuple[np.ndarray
         )
         cv2.fillPoly(overlay, [pts], draw.random_colour(rng, 100, 255), cv2.LINE_AA)
         img = cast("Image", cv2.addWeighted(overlay, 0.3, img, 0.7, 0))
+    if photos.active() and rng.random() < SCENIC_SHARE:
+        # A scenic plate: a faint picture across the face (a real photo's texture).
+        x0 = int(w * rng.uniform(0.0, 0.4))
+        photos.paste_picture(rng, img, (x0, 0, x0 + int(w * rng.uniform(0.3, 0.9)), h),
+                             opacity=(0.12, 0.35))
     if rng.random() < 0.25:
         ink = draw.contrasting(rng, top)
     return img, draw.jitter_colour(rng, ink, 15)
@@ -223,6 +234,20 @@ def _edge_clutter(
     h, w = img.shape[:2]
     for side in (0, 1):
         if rng.random() > 0.35:
+            continue
+        if photos.active() and rng.random() < PICTURE_SHARE:
+            # A real picture (bird, lighthouse, seal) right beside the row, often taller.
+            cw = int(w * rng.uniform(0.08, 0.2))
+            x0 = left if side == 0 else right - cw
+            rh = bot - top
+            y0 = top - int(rh * rng.uniform(0.0, 0.25))
+            y1 = bot + int(rh * rng.uniform(-0.2, 0.2))
+            photos.paste_picture(rng, img, (x0, y0, x0 + cw, y1))
+            gap = int(rng.integers(1, 6))
+            if side == 0:
+                left += cw + gap
+            else:
+                right -= cw + gap
             continue
         cw = int(w * rng.uniform(0.06, 0.12))
         x0 = left if side == 0 else right - cw
