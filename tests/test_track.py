@@ -127,6 +127,20 @@ def test_known_plates_match_fuzzily() -> None:
         "XYZ789", "XYZ780", "Alice", 1)
 
 
+def test_known_plates_forgive_lookalike_swaps() -> None:
+    known = {"AB0123": "Anna", "ABO128": "Ben"}
+    # O/0 and I/1 swaps are free; an ordinary substitution still counts.
+    assert match_known("ABO123", known, 0) == ("AB0123", "Anna", 0)
+    assert match_known("A8O1Z3", known, 0) == ("AB0123", "Anna", 0)
+    assert match_known("AB0I24", known, 0) is None
+    assert match_known("AB0I24", known, 1) == ("AB0123", "Anna", 1)
+    # Equally near once folded: the one with fewer plain edits wins.
+    assert match_known("ABO128", known, 1) == ("ABO128", "Ben", 0)
+    assert match_known("AB0128", known, 1) == ("ABO128", "Ben", 0)
+    # Other confusions are not pairs: D is not 0, U is not V.
+    assert match_known("ABD123", known, 0) is None
+
+
 def test_kinds_are_tracked_apart() -> None:
     tracker = Tracker(TrackerSettings(stable_frames=100))
     box = (10, 10, 60, 25)
