@@ -123,11 +123,12 @@ def _conf_at(read: Read, pos: int) -> float:
 
 
 LOOKALIKES = str.maketrans({"O": "0", "I": "1", "B": "8", "S": "5", "Z": "2", "G": "6"})
-"""The confusable pairs the format packs fix (O/0, I/1, B/8, S/5, Z/2, G/6), folded onto
-one character each: a swap within a pair costs nothing when a read is matched to a known
-plate. A camera (and a person typing the list) mixes these up far more often than any other
-two characters; dev crops matched against all dev plates at the default distance 1: right
-plate 94.4% -> 95.9%, another plate 0.9% either way (docs/config.md)."""
+"""The six confusable pairs the recognizer's brief names (O/0, I/1, B/8, S/5, Z/2, G/6; the
+core of ``edgeocr.formats``' wider TO_DIGIT / TO_LETTER tables), folded onto one character
+each: a swap within a pair costs nothing when a read is matched to a known plate. A camera
+(and a person typing the list) mixes these up far more often than any other two characters;
+dev crops matched against all dev plates at the default distance 1: right plate 94.4% ->
+95.9%, another plate 0.9% either way (docs/config.md)."""
 
 
 def match_known(text: str, known: Mapping[str, str], max_distance: int
