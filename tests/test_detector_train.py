@@ -197,6 +197,14 @@ def test_synthetic_smoke_train_then_resume(tmp_path: Path) -> None:
     steps = [int(r["step"]) for r in csv.DictReader((out / "log.csv").open())]
     assert steps == [2, 3]
 
+    # A finished checkpoint alone (as committed) exports its model.h5 without a step trained.
+    (out / "model.h5").unlink()
+    export = CliRunner().invoke(cli, [*args, "--steps", "3", "--resume"])
+    assert export.exit_code == 0, export.output
+    with h5py.File(out / "model.h5", "r") as f:
+        assert json.loads(f.attrs["edgeocr"])["trained_steps"] == 3
+    assert [int(r["step"]) for r in csv.DictReader((out / "log.csv").open())] == [2, 3]
+
 
 def test_bad_data_is_a_one_line_error(tmp_path: Path) -> None:
     bad = tmp_path / "labels.csv"

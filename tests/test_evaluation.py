@@ -161,3 +161,28 @@ def test_accuracy_by_angle_uses_only_quad_rows(tmp_path: Path) -> None:
     assert not path.exists()  # no quad-labelled row: nothing to plot
     plot_by_angle([*rows, box_only], path)
     assert path.stat().st_size > 0
+
+
+def test_eval_bands_file(tmp_path: Path) -> None:
+    from edgeocr.cli.eval import read_bands
+
+    good = tmp_path / "bands.json"
+    good.write_text(json.dumps({"chosen": 0.3, "strict_chosen": {"score": 0.2,
+                                                                 "confidence": 0.97},
+                                "zoom_keep_chosen": 0.65, "rows": []}))
+    v = read_bands(good)
+    assert (v.min_score, v.strict_score, v.strict_confidence, v.zoom_keep_score) == (
+        0.3, 0.2, 0.97, 0.65)
+    good.write_text(json.dumps({"chosen": 0.25, "strict_chosen": None,
+                                "zoom_keep_chosen": None}))
+    v = read_bands(good)
+    assert v.min_score == 0.25 and v.strict_score is None and v.zoom_keep_score is None
+    bad = tmp_path / "bad.json"
+    for text in ("{}", "not json", json.dumps({"chosen": None})):
+        bad.write_text(text)
+        with pytest.raises(ValueError, match="bands file"):
+            read_bands(bad)
+    result = CliRunner().invoke(cli, ["eval", str(_labelled_set(tmp_path / "s")),
+                                      "--bands", str(bad)])
+    assert result.exit_code == 2 and "bad.json" in result.stderr
+    assert "Traceback" not in result.output

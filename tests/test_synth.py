@@ -185,7 +185,7 @@ def test_stroke_font_draws_every_character_and_keeps_lookalikes_apart() -> None:
     eye = strokefont.glyph_mask("I", 1, 1, 0)
     assert (one[-2] > 128).sum() < (eye[-2] > 128).sum() * 0.6
     # The Brazilian die's O fills its corners (a rounded rectangle, not an ellipse) and its D
-    # keeps square left corners; its digits are the ordinary variant-1 digits.
+    # keeps square left corners; its 0 is the ordinary variant-1 0.
     def inked(m: np.ndarray) -> np.ndarray:
         cols = np.flatnonzero(m.max(axis=0) > 128)
         return m[:, cols[0] : cols[-1] + 1]
@@ -203,6 +203,17 @@ def test_stroke_font_draws_every_character_and_keeps_lookalikes_apart() -> None:
     d = inked(strokefont.glyph_mask("D", 1, 1, br))
     assert d[:3, :3].mean() > 128 and d[:3, -3:].mean() < 64
     assert np.array_equal(strokefont.glyph_mask("0", 1, 1, br), strokefont.glyph_mask("0", 1, 1, 1))
+    # Its 6 has a flat top arm (ink across most of the top rows, where the round 6 curls over
+    # less than half) and its digit bowls square lower corners.
+    for c in "5689":
+        die, round_ = inked(strokefont.glyph_mask(c, 1, 1, br)), inked(
+            strokefont.glyph_mask(c, 1, 1, 1)
+        )
+        h, w = die.shape
+        assert die[-h // 6 :, -w // 5 :].mean() > 1.3 * round_[-h // 6 :, -w // 5 :].mean(), c
+    six = inked(strokefont.glyph_mask("6", 1, 1, br))
+    assert (six[:3] > 128).any(axis=0).mean() > 0.75
+    assert (inked(strokefont.glyph_mask("6", 1, 1, 1))[:3] > 128).any(axis=0).mean() < 0.5
     with pytest.raises(ValueError, match="no glyph"):
         strokefont.glyph_mask("a", 0, 0, 0)
     line = strokefont.stroke_text_mask("602JPG", 0, 0, 0)

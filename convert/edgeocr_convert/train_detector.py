@@ -342,6 +342,10 @@ def train_detector(cfg: DetectorTrainConfig) -> dict[str, Any]:
         except tr.CheckpointError as exc:
             raise TrainError(str(exc)) from None
         log.info("resuming from step %d", start)
+        if start >= cfg.steps:
+            # Nothing left to train: still write model.h5, so a committed checkpoint can be
+            # exported (and converted or averaged) without training a step.
+            save_model(cfg.out, model, model_metadata(spec, names, start))
     if not optimizer.built:
         # Built outside tf.function: creating variables inside it would trace it twice.
         optimizer.build(model.trainable_variables)

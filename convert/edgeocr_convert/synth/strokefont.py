@@ -13,10 +13,12 @@ OpenCV lines; masks are cached per (character, width, stroke, variant) bucket.
 Variant ``BR_DIE`` (never drawn by ``stroke_params``; old Brazilian plates ask for it) is the
 Brazilian die's letter bowls: ``O`` and ``Q`` are rounded rectangles with straight sides and
 ``D`` has square left corners and rounded right ones, so that, on old grey plates, a real
-``O`` no longer looks more like the generator's ``D`` than its ``O``. Digits keep their
-shapes (``0`` stays the narrow stadium): on those plates the layout fixes letter against
-digit, and the session-4 attempt that gave ``0`` the same bowl on every plate taught the model
-to read US ``0`` as ``O``.
+``O`` no longer looks more like the generator's ``D`` than its ``O``. Its ``5``, ``6``,
+``8`` and ``9`` have square-shouldered bowls, a straight back and flat arms, as the die cuts
+them: with only round digits to learn from, a recognizer reads the die's ``6`` (straight
+back, flat top arm) as ``5``. ``0`` stays the narrow stadium: on those plates the layout
+fixes letter against digit, and the session-4 attempt that gave ``0`` the same bowl on every
+plate taught the model to read US ``0`` as ``O``.
 """
 
 from __future__ import annotations
@@ -67,6 +69,42 @@ def _rrect(x0: float, x1: float, y0: float, y1: float, rx: float, ry: float) -> 
 
 
 _BR_BOWL = _rrect(0.06, 0.94, 0.0, 1.0, 0.34, 0.26)
+_BR_RX, _BR_RY = 0.3, 0.16  # corner radii of the die's square-shouldered digit bowls
+
+
+def _br_six() -> Stroke:
+    """The die's ``6``: a flat top arm ending in a square cut at the upper right, a straight
+    back and a square-shouldered lower bowl (``9`` is the same turned half a turn)."""
+    rx, ry = _BR_RX, _BR_RY
+    return [
+        (0.9, 0.0),
+        *_arc(0.08 + rx, ry, rx, ry, 270, 180),
+        *_arc(0.08 + rx, 1.0 - ry, rx, ry, 180, 90),
+        *_arc(0.92 - rx, 1.0 - ry, rx, ry, 90, 0),
+        *_arc(0.92 - rx, 0.44 + ry, rx, ry, 0, -90),
+        (0.08, 0.44),
+    ]
+
+
+def _br_five() -> Stroke:
+    """The die's ``5``: top bar, short back, a square-shouldered bowl open at the lower left."""
+    rx, ry = _BR_RX, _BR_RY
+    return [
+        (0.9, 0.0),
+        (0.12, 0.0),
+        (0.1, 0.44),
+        (0.92 - rx, 0.44),
+        *_arc(0.92 - rx, 0.44 + ry, rx, ry, 270, 360),
+        *_arc(0.92 - rx, 1.0 - ry, rx, ry, 0, 90),
+        (0.3, 1.0),
+        (0.06, 0.9),
+    ]
+
+
+def _half_turn(s: Stroke) -> Stroke:
+    return [(1.0 - x, 1.0 - y) for x, y in s]
+
+
 _BR_DIE_GLYPHS: dict[str, list[Stroke]] = {
     "O": [_BR_BOWL],
     "Q": [_BR_BOWL, [(0.62, 0.78), (0.9, 1.08)]],
@@ -79,6 +117,10 @@ _BR_DIE_GLYPHS: dict[str, list[Stroke]] = {
             (0.08, 0.0),
         ]
     ],
+    "5": [_br_five()],
+    "6": [_br_six()],
+    "9": [_half_turn(_br_six())],
+    "8": [_rrect(0.14, 0.86, 0.0, 0.47, 0.26, 0.14), _rrect(0.08, 0.92, 0.47, 1.0, 0.3, 0.16)],
 }
 
 
