@@ -111,6 +111,8 @@ class ModelsConfig(_Model):
     detect_verify_score: Annotated[float, Field(ge=0, le=1)] | None = 0.30
     # Same default as edgeocr.pipeline.STRICT_VERIFY_SCORE.
     detect_verify_strict_score: Annotated[float, Field(ge=0, le=1)] | None = 0.15
+    # Same default as edgeocr.pipeline.STRICT_VERIFY_CONFIDENCE.
+    detect_verify_strict_confidence: Annotated[float, Field(ge=0, le=1)] = 0.99
     second_look: bool = True
     zoom: bool = True
     # Same default as edgeocr.pipeline.ZOOM_KEEP_SCORE.

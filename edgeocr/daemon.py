@@ -110,6 +110,7 @@ def build_pipeline(config: EdgeocrConfig) -> Stage:
     verify = (None if m.detect_verify_score is None
               else Verification(min_score=m.detect_verify_score,
                                 strict_score=m.detect_verify_strict_score,
+                                strict_confidence=m.detect_verify_strict_confidence,
                                 zoom_keep_score=m.detect_zoom_keep_score if m.zoom else None))
     return Pipeline(detector, recognizer, config.reads.formats, verify=verify,
                     second_look=m.second_look, zoom=m.zoom)

@@ -344,8 +344,14 @@ def test_reference_documents_every_key() -> None:
 
 def test_verify_score_default_is_the_pipelines() -> None:
     from edgeocr.config import ModelsConfig
-    from edgeocr.pipeline import STRICT_VERIFY_SCORE, VERIFY_SCORE, ZOOM_KEEP_SCORE
+    from edgeocr.pipeline import (
+        STRICT_VERIFY_CONFIDENCE,
+        STRICT_VERIFY_SCORE,
+        VERIFY_SCORE,
+        ZOOM_KEEP_SCORE,
+    )
 
+    assert ModelsConfig().detect_verify_strict_confidence == STRICT_VERIFY_CONFIDENCE
     assert ModelsConfig().detect_zoom_keep_score == ZOOM_KEEP_SCORE
     assert ModelsConfig().detect_verify_score == VERIFY_SCORE
     assert ModelsConfig().detect_verify_strict_score == STRICT_VERIFY_SCORE

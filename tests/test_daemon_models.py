@@ -77,8 +77,11 @@ def test_verification_bands_come_from_the_config(tmp_path: Path,
     assert (default.verify.min_score, default.verify.strict_score) == (VERIFY_SCORE,
                                                                          STRICT_VERIFY_SCORE)
     assert default.detector.score_threshold == STRICT_VERIFY_SCORE
-    custom = built("detect_verify_score = 0.4\ndetect_verify_strict_score = 0.2\n")
+    custom = built("detect_verify_score = 0.4\ndetect_verify_strict_score = 0.2\n"
+                   "detect_verify_strict_confidence = 0.97\n")
     assert custom.verify is not None and custom.verify.floor == 0.2
+    assert custom.verify.strict_confidence == 0.97
+    assert default.verify.strict_confidence == 0.99
     off = built("detect_verify_strict_score = 1.0\n")
     assert off.verify is not None and off.verify.floor == VERIFY_SCORE
     assert default.zoom and default.verify.zoom_keep_score == ZOOM_KEEP_SCORE

@@ -28,7 +28,6 @@ GRID = tuple(round(0.1 + 0.05 * i, 2) for i in range(17))  # 0.10 .. 0.90
 MAX_NEGATIVE_FP = 0.05
 FALLBACK = 0.5
 MAX_NEGATIVES = 600
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
 
 
 @dataclass(frozen=True)
@@ -59,11 +58,10 @@ def _sample_image(s: Sample, value_range: tuple[float, float], rgb: bool) -> np.
 
 
 def list_negatives(folder: Path, limit: int = MAX_NEGATIVES) -> list[Path]:
-    files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
-    if len(files) > limit:  # an even spread, the same every run
-        step = len(files) / limit
-        files = [files[int(i * step)] for i in range(limit)]
-    return files
+    """The photos the rule uses: the same even spread ``edgeocr bands`` takes."""
+    from edgeocr.evaluation.bands import even_spread
+
+    return even_spread(folder, limit)
 
 
 def choose_threshold(model: Path, samples: Sequence[Sample], negatives: Sequence[Path],

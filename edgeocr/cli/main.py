@@ -13,6 +13,7 @@ import click
 
 # name -> "module:attribute" of a click.Command
 COMMANDS: dict[str, str] = {
+    "bands": "edgeocr.cli.bands:bands",
     "bench": "edgeocr.cli.bench:bench",
     "check-config": "edgeocr.cli.check_config:check_config",
     "eval": "edgeocr.cli.eval:eval_command",

@@ -1,0 +1,69 @@
+"""``edgeocr bands``: the verification bands for a detector and recognizer pair."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from edgeocr.core.sidecar import SidecarError
+from edgeocr.runtime import RuntimeBackendError
+
+
+@click.command("bands")
+@click.argument("negatives", type=click.Path(path_type=Path, file_okay=False))
+@click.option("--detector", type=click.Path(path_type=Path, dir_okay=False),
+              help="Detector .tflite (default: the shipped one).")
+@click.option("--recognizer", type=click.Path(path_type=Path, dir_okay=False),
+              help="Recognizer .tflite (default: the shipped one).")
+@click.option("--json", "json_out", type=click.Path(path_type=Path, dir_okay=False),
+              help="Write every figure and the choice here (what `edgeocr eval --bands` reads).")
+@click.option("--limit", type=click.IntRange(min=1), default=600, show_default=True,
+              help="Photos used at most, evenly spread over the folder's sorted files.")
+@click.option("--second-look/--no-second-look", default=True, show_default=True,
+              help="Read each detection's box too, as the pipeline does by default.")
+@click.option("--zoom/--no-zoom", default=True, show_default=True,
+              help="Zoom each detection, as the pipeline does by default.")
+def bands(negatives: Path, detector: Path | None, recognizer: Path | None,
+          json_out: Path | None, limit: int, second_look: bool, zoom: bool) -> None:
+    """Choose the verification bands for a detector and recognizer on NEGATIVES.
+
+    NEGATIVES is a folder of real photos with no plate and no house number (every read there
+    is false). The lowest bands that keep the whole pipeline within 0.05 false reads per
+    photo are printed with the [models] settings that apply them. Rules and their reasons:
+    edgeocr/evaluation/bands.py.
+    """
+    from edgeocr.detect import Detector
+    from edgeocr.evaluation.bands import GRID, choose, collect, even_spread, report, write_json
+    from edgeocr.recognize import Recognizer
+
+    if not negatives.is_dir():
+        _fail(f"{negatives}: no such folder")
+    photos = even_spread(negatives, limit)
+    if not photos:
+        _fail(f"{negatives}: no .jpg .jpeg .png or .bmp images under it")
+    try:
+        det = Detector(detector, threads=1, score_threshold=min(GRID))
+        rec = Recognizer(recognizer, threads=1)
+    except (SidecarError, RuntimeBackendError, OSError, ValueError) as exc:
+        _fail(str(exc))
+        return
+    with click.progressbar(length=len(photos), label="plate-free photos",
+                           file=sys.stderr) as bar:
+        cands, n = collect(photos, det, rec, second_look=second_look, zoom=zoom,
+                           progress=bar.update)
+    if n == 0:
+        _fail(f"{negatives}: none of {len(photos)} images could be decoded")
+    choice = choose(cands, n, det.operating_threshold)
+    click.echo(report(choice))
+    if json_out is not None:
+        try:
+            write_json(choice, json_out)
+        except OSError as exc:
+            _fail(f"{json_out}: {exc.strerror}")
+
+
+def _fail(message: str) -> None:
+    click.echo(f"edgeocr bands: {message}", err=True)
+    sys.exit(2)

@@ -1,0 +1,244 @@
+"""Verification bands for a detector and recognizer pair, chosen on real plate-free photos.
+
+A detector trained on synthetic scenes scores real plates lower than synthetic ones, so the
+pipeline keeps some detections under its operating threshold when their read vouches for
+them (``edgeocr.pipeline.Verification``). How low that may go depends on both models: a
+recognizer that reads texture more confidently, or a detector that scores it higher, lets
+more false reads through. This module picks the bands for a given pair by rules fixed in
+advance, on photos that hold no plate and no house number, so no labelled photo is involved
+and nothing is tuned to an evaluation set.
+
+One pass runs the pipeline the way it runs on a device (whole photo, formats
+us/eu/br/house_number, second look, zoom) down to a detector score of 0.05 and records every
+read; each rule is then a filter over the same reads:
+
+1. the band: the lowest score on a 0.05 grid whose false positives per photo stay within
+   ``BUDGET`` (0.05, the converter's threshold rule's own budget) with every character >= 0.9;
+2. the strict band under it: the lowest grid score at which some confidence level of 0.90,
+   0.95, 0.97 or 0.99 keeps the whole pipeline (threshold + band + strict band) within the
+   same budget; the least strict such level;
+3. the zoom keep score: the lowest score on a 0.05 grid from 0.50 at which also keeping every
+   band detection whose zoom pass scores at least that, whatever its read, keeps the whole
+   pipeline within the same budget.
+
+Every candidate is counted with both looks (warp and box, the better read kept); the pipeline
+reads at most ``STRICT_MAX_READS`` strict-band detections per frame with one look, which can
+only keep fewer, so the strict-band figures are an upper bound.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from edgeocr.detect import Detector
+from edgeocr.formats import DEFAULT_PACKS
+from edgeocr.pipeline import (
+    STRICT_VERIFY_CONFIDENCE,
+    STRICT_VERIFY_SCORE,
+    VERIFY_CONFIDENCE,
+    VERIFY_SCORE,
+    ZOOM_KEEP_SCORE,
+    Pipeline,
+    Verification,
+)
+from edgeocr.recognize import Recognizer
+
+GRID = tuple(round(0.05 + 0.05 * i, 2) for i in range(10))  # 0.05 .. 0.50
+STRICT_LEVELS = (0.90, 0.95, 0.97, 0.99)
+ZOOM_GRID = tuple(round(0.5 + 0.05 * i, 2) for i in range(10))  # 0.50 .. 0.95
+BUDGET = 0.05
+MAX_PHOTOS = 600
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
+
+
+def even_spread(folder: Path, limit: int = MAX_PHOTOS) -> list[Path]:
+    """Up to ``limit`` images under ``folder``, evenly spread over its sorted files (the same
+    every run)."""
+    files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+    if len(files) > limit:
+        step = len(files) / limit
+        files = [files[int(i * step)] for i in range(limit)]
+    return files
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One read the pipeline made on a plate-free photo (so any it keeps is false)."""
+
+    score: float
+    verifiable: bool  # fits a format and is long enough (everything but the confidence)
+    confidence: float
+    dropped: bool = False  # never kept, at any score (a plate read too short to be a plate)
+    zoom_score: float | None = None  # the zoom pass's score (None: not zoomed / no match)
+
+
+def count(cands: Sequence[Candidate], threshold: float, band: float,
+          strict: tuple[float, float] | None = None, zoom_keep: float | None = None) -> int:
+    """Reads kept: at the threshold, in the band at VERIFY_CONFIDENCE or with a zoom score
+    of at least ``zoom_keep``, in the strict band at its confidence."""
+    kept = 0
+    for c in cands:
+        if c.dropped:
+            continue
+        zoomed_in = (zoom_keep is not None and c.zoom_score is not None
+                     and c.zoom_score >= zoom_keep)
+        if c.score >= threshold or (c.score >= band and zoomed_in):
+            kept += 1
+        elif c.score >= band:
+            kept += c.verifiable and c.confidence >= VERIFY_CONFIDENCE
+        elif strict is not None and c.score >= strict[0]:
+            kept += c.verifiable and c.confidence >= strict[1]
+    return kept
+
+
+def collect(photos: Sequence[Path], detector: Detector, recognizer: Recognizer, *,
+            second_look: bool = True, zoom: bool = True,
+            progress: Callable[[int], None] | None = None) -> tuple[list[Candidate], int]:
+    """Every read the pipeline makes on ``photos`` down to a detector score of 0.05, and the
+    number of photos that could be decoded. ``detector`` must score from min(GRID) up."""
+    threshold = detector.operating_threshold
+    # One pass at the lowest score with no confidence demand and no zoom-score rule (so that
+    # `accepted` means "fits a format and is long enough"); every rule then filters it.
+    pipe = Pipeline(detector, recognizer, DEFAULT_PACKS, accept_score=threshold,
+                    verify=Verification(min_score=min(GRID), min_confidence=0.0,
+                                        strict_score=None, zoom_keep_score=None),
+                    second_look=second_look, zoom=zoom)
+    # Zoom what the shipped pipeline zooms: detections from the band up (the band being
+    # chosen is not known yet; VERIFY_SCORE is the shipped one).
+    pipe.zoom_from = min(threshold, VERIFY_SCORE)
+    cands: list[Candidate] = []
+    n = 0
+    for path in photos:
+        image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        if progress is not None:
+            progress(1)
+        if image is None:
+            continue
+        n += 1
+        # Dropped: a read the pipeline refuses even at a perfect detector score.
+        cands.extend(Candidate(r.detection.score, r.accepted, r.read.confidence,
+                               not pipe.accepts(replace(r.detection, score=1.0), r.read,
+                                                r.format), r.zoom_score)
+                     for r in pipe.process(image.astype(np.uint8), keep_rejected=True))
+    return cands, n
+
+
+@dataclass
+class BandChoice:
+    """The bands chosen for one pair, with every figure behind the choice."""
+
+    photos: int
+    threshold: float
+    rows: list[dict[str, float]] = field(default_factory=list)
+    chosen: float | None = None
+    strict_rows: list[dict[str, float]] = field(default_factory=list)
+    strict_chosen: tuple[float, float] | None = None
+    zoom_rows: list[dict[str, float]] = field(default_factory=list)
+    zoom_keep_chosen: float | None = None
+    shipped_fp_per_photo: float = 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        """The file ``edgeocr eval --bands`` reads."""
+        return {
+            "shipped_fp_per_photo": self.shipped_fp_per_photo,
+            "photos": self.photos, "threshold": self.threshold, "rows": self.rows,
+            "budget": BUDGET, "chosen": self.chosen, "strict_rows": self.strict_rows,
+            "strict_chosen": None if self.strict_chosen is None else {
+                "score": self.strict_chosen[0], "confidence": self.strict_chosen[1]},
+            "zoom_rows": self.zoom_rows, "zoom_keep_chosen": self.zoom_keep_chosen,
+        }
+
+    def verification(self) -> Verification | None:
+        """The chosen bands as the pipeline's Verification (None: no band within budget)."""
+        if self.chosen is None:
+            return None
+        return Verification(
+            min_score=self.chosen,
+            strict_score=None if self.strict_chosen is None else self.strict_chosen[0],
+            strict_confidence=(STRICT_VERIFY_CONFIDENCE if self.strict_chosen is None
+                               else self.strict_chosen[1]),
+            zoom_keep_score=self.zoom_keep_chosen)
+
+
+def choose(cands: Sequence[Candidate], photos: int, threshold: float) -> BandChoice:
+    """Apply the three rules of the module docstring to one pass's reads."""
+    n = max(photos, 1)
+    out = BandChoice(photos, threshold)
+    out.rows = [{"verify_score": s, "fp_per_photo": count(cands, threshold, s) / n,
+                 "fp_per_photo_without_verification":
+                     sum(1 for c in cands if c.score >= s) / n} for s in GRID]
+    out.chosen = next((r["verify_score"] for r in out.rows if r["fp_per_photo"] <= BUDGET),
+                      None)
+    if out.chosen is not None:
+        for s in (g for g in GRID if g < out.chosen):
+            fps = {c: count(cands, threshold, out.chosen, (s, c)) / n for c in STRICT_LEVELS}
+            out.strict_rows += [{"strict_score": s, "confidence": c, "fp_per_photo": f}
+                                for c, f in fps.items()]
+            if out.strict_chosen is None:
+                level = next((c for c in STRICT_LEVELS if fps[c] <= BUDGET), None)
+                if level is not None:
+                    out.strict_chosen = (s, level)
+    if out.chosen is not None and out.strict_chosen is not None:
+        for z in ZOOM_GRID:
+            f = count(cands, threshold, out.chosen, out.strict_chosen, z) / n
+            out.zoom_rows.append({"zoom_keep": z, "fp_per_photo": f})
+            if out.zoom_keep_chosen is None and f <= BUDGET:
+                out.zoom_keep_chosen = z
+    out.shipped_fp_per_photo = count(cands, threshold, VERIFY_SCORE,
+                                     (STRICT_VERIFY_SCORE, STRICT_VERIFY_CONFIDENCE),
+                                     ZOOM_KEEP_SCORE) / n
+    return out
+
+
+def report(choice: BandChoice) -> str:
+    """Markdown tables of every rule's figures and the config keys that apply the choice."""
+    lines = [f"{choice.photos} plate-free photos; detector threshold {choice.threshold:.2f}; "
+             f"every character >= {VERIFY_CONFIDENCE}",
+             "| lower score | FP/photo with verification | FP/photo if all kept |", "|---|---|---|"]
+    lines += [f"| {r['verify_score']:.2f} | {r['fp_per_photo']:.3f} | "
+              f"{r['fp_per_photo_without_verification']:.3f} |" for r in choice.rows]
+    lines.append(f"band: lowest score within {BUDGET} FP/photo: {choice.chosen}")
+    if choice.chosen is not None:
+        lines += ["", f"strict band under {choice.chosen} (whole pipeline's FP/photo, by "
+                  "confidence level)",
+                  "| strict score | " + " | ".join(f">= {c:.2f}" for c in STRICT_LEVELS) + " |",
+                  "|---|" + "---|" * len(STRICT_LEVELS)]
+        for s in sorted({r["strict_score"] for r in choice.strict_rows}):
+            fps = [r["fp_per_photo"] for r in choice.strict_rows if r["strict_score"] == s]
+            lines.append(f"| {s:.2f} | " + " | ".join(f"{f:.3f}" for f in fps) + " |")
+        st = choice.strict_chosen
+        lines.append(f"strict band: {st[0]:.2f} at every character >= {st[1]:.2f}" if st
+                     else "strict band: none within the budget")
+    if choice.zoom_rows:
+        lines += ["", f"keeping band detections (from {choice.chosen:.2f}) whose zoom pass "
+                  "scores at least Z, whatever their read (whole pipeline's FP/photo)",
+                  "| Z | FP/photo |", "|---|---|"]
+        lines += [f"| {r['zoom_keep']:.2f} | {r['fp_per_photo']:.3f} |" for r in choice.zoom_rows]
+        lines.append(f"zoom keep score: {choice.zoom_keep_chosen}")
+    lines.append(f"shipped rule (band {VERIFY_SCORE:.2f}, strict {STRICT_VERIFY_SCORE:.2f} at "
+                 f">= {STRICT_VERIFY_CONFIDENCE:.2f}, zoom keep {ZOOM_KEEP_SCORE}): "
+                 f"{choice.shipped_fp_per_photo:.3f} FP/photo")
+    v = choice.verification()
+    if v is None:
+        lines.append("no band keeps the pipeline within the budget: set "
+                     "models.detect_verify_score = 1.0 (verification off)")
+    else:
+        strict = 1.0 if v.strict_score is None else v.strict_score  # 1.0: no strict band
+        lines += ["", "[models] settings for this pair:",
+                  f"detect_verify_score = {v.min_score}",
+                  f"detect_verify_strict_score = {strict}",
+                  f"detect_verify_strict_confidence = {v.strict_confidence}"]
+        # 1.0: no zoom score on the grid fits the budget, so the rule is as good as off.
+        lines.append(f"detect_zoom_keep_score = {v.zoom_keep_score or 1.0}")
+    return "\n".join(lines)
+
+
+def write_json(choice: BandChoice, path: Path) -> None:
+    path.write_text(json.dumps(choice.to_json(), indent=1))

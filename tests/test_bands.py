@@ -1,0 +1,92 @@
+"""Verification bands: the three rules on known reads, and ``edgeocr bands`` end to end."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from edgeocr.cli.eval import read_bands
+from edgeocr.cli.main import cli
+from edgeocr.evaluation.bands import Candidate, choose, count, even_spread
+from tests.tinymodels import TinyModels, cached_build
+
+
+@pytest.fixture(scope="session")
+def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> TinyModels:
+    return cached_build(tmp_path_factory)
+
+
+def test_rules_on_known_reads() -> None:
+    # 100 photos: the budget (0.05 per photo) allows 5 false reads in all.
+    cands = (
+        [Candidate(0.6, True, 0.5)] * 4  # over the threshold: always kept
+        + [Candidate(0.32, True, 0.95)] * 3  # kept by any band up to 0.30
+        + [Candidate(0.12, True, 0.96)]  # only a strict band at 0.10 or under, level <= 0.95
+        + [Candidate(0.42, False, 0.99, zoom_score=0.8)]  # only the zoom rule keeps these
+        + [Candidate(0.40, False, 0.5, zoom_score=0.6)] * 2
+        + [Candidate(0.9, True, 0.99, dropped=True)]  # never kept
+    )
+    assert count(cands, 0.5, 0.05) == 8 and count(cands, 0.5, 0.30) == 7
+    assert count(cands, 0.5, 0.35) == 4
+    choice = choose(cands, 100, 0.5)
+    assert choice.chosen == 0.35
+    # Under 0.35, levels 0.90/0.95 let the three 0.32 reads through; 0.97 keeps only the
+    # four over the threshold, already at the lowest grid score.
+    assert choice.strict_chosen == (0.05, 0.97)
+    # Zoom scores of 0.6 would keep two more (7 > 5); from 0.65 only the 0.8 one (5).
+    assert [r["fp_per_photo"] for r in choice.zoom_rows[:4]] == [0.07, 0.07, 0.07, 0.05]
+    assert choice.zoom_keep_chosen == 0.65
+    # The shipped rule (0.30; 0.15 at 0.99; zoom 0.55) keeps 4 + 3 + 1 + 2.
+    assert choice.shipped_fp_per_photo == pytest.approx(0.10)
+    v = choice.verification()
+    assert v is not None
+    assert (v.min_score, v.strict_score, v.strict_confidence, v.zoom_keep_score) == (
+        0.35, 0.05, 0.97, 0.65)
+    # Over budget at every grid score: no band, no verification.
+    assert choose([Candidate(0.6, True, 0.5)] * 6, 100, 0.5).verification() is None
+
+
+def test_even_spread_is_stable(tmp_path: Path) -> None:
+    for i in range(10):
+        (tmp_path / f"{i:02d}.jpg").write_bytes(b"x")
+    (tmp_path / "notes.txt").write_text("x")
+    picked = even_spread(tmp_path, 4)
+    assert [p.name for p in picked] == ["00.jpg", "02.jpg", "05.jpg", "07.jpg"]
+    assert len(even_spread(tmp_path)) == 10
+
+
+def test_bands_cli(tiny_models: TinyModels, tmp_path: Path) -> None:
+    negs = tmp_path / "negatives"
+    negs.mkdir()
+    for i in range(3):
+        cv2.imwrite(str(negs / f"dark{i}.png"), np.full((240, 320, 3), 20, np.uint8))
+    red = np.full((240, 320, 3), 20, np.uint8)
+    red[96:128, 96:192] = (0, 0, 255)  # the tiny detector fires a plate on bright red cells
+    cv2.imwrite(str(negs / "red.png"), red)
+    (negs / "broken.jpg").write_bytes(b"not an image")
+    out = tmp_path / "bands.json"
+    models = ["--detector", str(tiny_models.detector), "--recognizer",
+              str(tiny_models.recognizer)]
+    result = CliRunner().invoke(cli, ["bands", str(negs), *models, "--json", str(out)])
+    assert result.exit_code == 0, result.output
+    data = json.loads(out.read_text())
+    assert data["photos"] == 4  # the broken file is skipped
+    assert data["rows"][0]["fp_per_photo_without_verification"] > 0  # the red photo's box
+    assert "band: lowest score within 0.05 FP/photo" in result.stdout
+    v = read_bands(out)  # what `edgeocr eval --bands` reads
+    assert v.min_score == data["chosen"]
+    assert f"detect_verify_score = {data['chosen']}" in result.stdout
+
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    for args, reason in (([str(tmp_path / "missing")], "no such folder"),
+                         ([str(empty)], "no .jpg"),
+                         ([str(negs), "--detector", str(tmp_path / "x.tflite")], "x.tflite")):
+        bad = CliRunner().invoke(cli, ["bands", *args])
+        assert bad.exit_code == 2 and reason in bad.stderr, bad.output
+        assert "Traceback" not in bad.output
