@@ -24,6 +24,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -88,6 +89,29 @@ class StartupError(Exception):
         super().__init__("; ".join(problems))
 
 
+BAND_KEYS = frozenset({"detect_verify_score", "detect_verify_strict_score",
+                       "detect_verify_strict_confidence", "detect_zoom_keep_score"})
+"""The [models] keys ``edgeocr bands`` chooses for a detector and recognizer pair."""
+
+
+def _custom_models(detector: Path, recognizer: Path) -> list[str]:
+    """The roles whose model file differs from the one shipped in the package."""
+    from edgeocr.core.sidecar import sha256_file
+    from edgeocr.detect import DEFAULT_MODEL as SHIPPED_DETECTOR
+    from edgeocr.recognize import DEFAULT_MODEL as SHIPPED_RECOGNIZER
+
+    out = []
+    for role, path, shipped in (("detector", detector, SHIPPED_DETECTOR),
+                                ("recognizer", recognizer, SHIPPED_RECOGNIZER)):
+        try:
+            if (path.resolve() != shipped.resolve() and shipped.is_file()
+                    and sha256_file(path) != sha256_file(shipped)):
+                out.append(role)
+        except OSError:
+            continue
+    return out
+
+
 def build_pipeline(config: EdgeocrConfig) -> Stage:
     """The real detect -> rectify -> recognize pipeline from ``config.models``/``reads``
     (None paths load the models shipped in the package). Raises StartupError."""
@@ -107,6 +131,11 @@ def build_pipeline(config: EdgeocrConfig) -> Stage:
         recognizer = Recognizer(m.recognizer, m.delegate, m.threads)
     except (SidecarError, RuntimeBackendError, OSError, ValueError) as exc:
         raise StartupError([f"models.recognizer: {exc}"]) from None
+    custom = _custom_models(detector.model.path, recognizer.model.path)
+    if custom and m.detect_verify_score is not None and not (BAND_KEYS & m.model_fields_set):
+        log.warning("models: own %s with the verification bands chosen for the shipped "
+                    "models; choose bands for this pair with `edgeocr bands NEGATIVES "
+                    "--detector ... --recognizer ...` (docs/training.md)", " and ".join(custom))
     verify = (None if m.detect_verify_score is None
               else Verification(min_score=m.detect_verify_score,
                                 strict_score=m.detect_verify_strict_score,

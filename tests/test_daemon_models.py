@@ -4,6 +4,7 @@ the shipped models and the demo when they exist."""
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import cv2
@@ -91,6 +92,31 @@ def test_verification_bands_come_from_the_config(tmp_path: Path,
     nozoom = built("zoom = false\ndetect_zoom_keep_score = 0.8\n")
     assert not nozoom.zoom and nozoom.verify is not None
     assert nozoom.verify.zoom_keep_score is None
+
+
+def test_own_models_with_default_bands_warn(tmp_path: Path, tiny_models: TinyModels,
+                                           caplog: pytest.LogCaptureFixture) -> None:
+    def warned(extra: str) -> list[str]:
+        cfg = tmp_path / "c.toml"
+        cfg.write_text(config_text(1883, tmp_path / "q.db", {"cam": str(tmp_path)})
+                       + f'[models]\ndetector = "{tiny_models.detector}"\n'
+                       f'recognizer = "{tiny_models.recognizer}"\n{extra}')
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="edgeocr.daemon"):
+            build_pipeline(load_config(cfg))
+        return [r.getMessage() for r in caplog.records if "edgeocr bands" in r.getMessage()]
+
+    msgs = warned("")
+    assert len(msgs) == 1 and "own detector and recognizer" in msgs[0]
+    assert warned("detect_verify_score = 0.3\n") == []  # the user chose the bands
+    assert warned("detect_verify_score = 1.0\n") == []
+    if all(p.is_file() for p in SHIPPED):  # the shipped pair is what the defaults were made for
+        cfg = tmp_path / "shipped.toml"
+        cfg.write_text(config_text(1883, tmp_path / "q.db", {"cam": str(tmp_path)}))
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="edgeocr.daemon"):
+            build_pipeline(load_config(cfg))
+        assert not [r for r in caplog.records if "edgeocr bands" in r.getMessage()]
 
 
 @pytest.mark.skipif(not all(p.is_file() for p in SHIPPED),
