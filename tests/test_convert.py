@@ -139,6 +139,7 @@ def reader(tmp_path_factory: pytest.TempPathFactory) -> Converted:
 def test_reader_converts_and_passes(reader: Converted) -> None:
     assert reader.result.exit_code == 0, reader.result.output + reader.result.stderr
     assert "result    PASS" in reader.result.output
+    assert "next      edgeocr bands NEGATIVES --recognizer " in reader.result.output
     v = reader.report["verification"]
     assert v["runtime"] == "edgeocr.runtime"
     assert v["keras"]["exact_match"] == 100.0

@@ -319,6 +319,11 @@ def _summary(report: dict[str, Any]) -> str:
     lines += [f"  warning   {w}" for w in report["warnings"]]
     lines.append("  result    " + ("PASS" if report["passed"]
                                    else "FAIL: " + "; ".join(report["failures"])))
+    if report["passed"] and report["role"] in ("detector", "recognizer"):
+        # The pipeline's read-verification bands were chosen for the shipped pair.
+        lines.append(f"  next      edgeocr bands NEGATIVES --{report['role']} "
+                     f"{report['output']}  (verification bands for this model; "
+                     "docs/training.md)")
     return "\n".join(lines)
 
 
