@@ -38,10 +38,13 @@ def main(argv: list[str] | None = None) -> int:
     det = Detector(args.detector, threads=1, score_threshold=min(GRID))
     rec = Recognizer(args.recognizer, threads=1)
 
-    def progress(_: int, done: list[int] = [0]) -> None:  # noqa: B006 - a running count
-        done[0] += 1
-        if done[0] % 100 == 0:
-            print(f"{done[0]}/{len(photos)} photos", file=sys.stderr)
+    done = 0
+
+    def progress(step: int) -> None:
+        nonlocal done
+        done += step
+        if done % 100 == 0:
+            print(f"{done}/{len(photos)} photos", file=sys.stderr)
 
     cands, n = collect(photos, det, rec, second_look=not args.no_second_look,
                        zoom=not args.no_zoom, progress=progress)

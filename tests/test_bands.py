@@ -10,9 +10,8 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from edgeocr.cli.eval import read_bands
 from edgeocr.cli.main import cli
-from edgeocr.evaluation.bands import Candidate, choose, count, even_spread
+from edgeocr.evaluation.bands import Candidate, choose, count, even_spread, read_bands
 from tests.tinymodels import TinyModels, cached_build
 
 

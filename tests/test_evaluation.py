@@ -164,7 +164,7 @@ def test_accuracy_by_angle_uses_only_quad_rows(tmp_path: Path) -> None:
 
 
 def test_eval_bands_file(tmp_path: Path) -> None:
-    from edgeocr.cli.eval import read_bands
+    from edgeocr.evaluation.bands import read_bands
 
     good = tmp_path / "bands.json"
     good.write_text(json.dumps({"chosen": 0.3, "strict_chosen": {"score": 0.2,

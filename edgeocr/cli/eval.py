@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import click
 
@@ -20,32 +18,8 @@ from edgeocr.evaluation.scenes import SceneReport, evaluate_scenes
 from edgeocr.rectify import MARGIN, pad_to_margin
 from edgeocr.runtime import RuntimeBackendError
 
-if TYPE_CHECKING:
-    from edgeocr.pipeline import Verification
-
 AP_SCORE = 0.05
 """Detector threshold while evaluating: low, so AP sees the whole precision-recall curve."""
-
-
-def read_bands(path: Path) -> Verification:
-    """The Verification that ``benchmarks/verify_rule.py --json`` chose for a detector."""
-    from edgeocr.pipeline import Verification
-
-    try:
-        data = json.loads(path.read_text())
-        band = float(data["chosen"])
-        strict = data.get("strict_chosen")
-        zoom = data.get("zoom_keep_chosen")
-        return replace(
-            Verification(), min_score=band,
-            strict_score=None if strict is None else float(strict["score"]),
-            strict_confidence=(Verification().strict_confidence if strict is None
-                               else float(strict["confidence"])),
-            zoom_keep_score=None if zoom is None else float(zoom))
-    except OSError as exc:
-        raise ValueError(f"{path}: cannot read bands ({exc.strerror})") from None
-    except (ValueError, KeyError, TypeError) as exc:
-        raise ValueError(f"{path}: not a verify_rule.py bands file ({exc!r})") from None
 
 
 def _fail(message: str) -> None:
@@ -87,9 +61,9 @@ def _fail(message: str) -> None:
               help="Re-detect each detection in a window around it and warp from the zoomed "
                    "corners (the pipeline's default; Detector.zoom).")
 @click.option("--bands", "bands_file", type=click.Path(path_type=Path, dir_okay=False),
-              help="Verification bands for this detector: the JSON that "
-                   "benchmarks/verify_rule.py --json writes (its chosen band, strict band "
-                   "and zoom keep score; default: the pipeline's own).")
+              help="Verification bands for these models: the JSON that `edgeocr bands "
+                   "--json` writes (its chosen band, strict band and zoom keep score; "
+                   "default: the pipeline's own).")
 @click.option("--formats", default="auto", show_default=True,
               help="Format packs for the formatted score: comma-separated, or 'auto' to use "
                    "each image's region from meta.csv (what a user there would enable).")
@@ -100,6 +74,7 @@ def eval_command(data_dir: Path, json_out: Path | None, report_dir: Path | None,
                  formats: str) -> None:
     """Score detection, rectification and recognition on DATA_DIR (labels.csv + images)."""
     from edgeocr.detect import Detector
+    from edgeocr.evaluation.bands import read_bands
     from edgeocr.evaluation.samples import recognition_samples
     from edgeocr.formats import apply_formats, check_packs
     from edgeocr.pipeline import Pipeline, Verification

@@ -242,3 +242,25 @@ def report(choice: BandChoice) -> str:
 
 def write_json(choice: BandChoice, path: Path) -> None:
     path.write_text(json.dumps(choice.to_json(), indent=1))
+
+
+def read_bands(path: Path) -> Verification:
+    """The Verification chosen in a file ``write_json`` wrote (``edgeocr bands --json``).
+    Raises ValueError with a one-line reason."""
+    try:
+        data = json.loads(path.read_text())
+        strict = data.get("strict_chosen")
+        zoom = data.get("zoom_keep_chosen")
+        choice = BandChoice(
+            int(data.get("photos", 0)), float(data.get("threshold", 0.0)),
+            chosen=float(data["chosen"]),
+            strict_chosen=None if strict is None else (float(strict["score"]),
+                                                       float(strict["confidence"])),
+            zoom_keep_chosen=None if zoom is None else float(zoom))
+    except OSError as exc:
+        raise ValueError(f"{path}: cannot read bands ({exc.strerror})") from None
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ValueError(f"{path}: not an `edgeocr bands --json` bands file ({exc!r})") from None
+    verification = choice.verification()
+    assert verification is not None  # chosen is set
+    return verification
