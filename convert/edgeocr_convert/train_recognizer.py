@@ -55,6 +55,8 @@ class RecognizerTrainConfig:
     data: Path | None = None
     data_fraction: float = 0.5
     photos: Path | None = None
+    negatives: Path | None = None
+    reject_fraction: float = 0.1
     init: Path | None = None
     eval_every: int = 500
     checkpoint_every: int = 500
@@ -73,6 +75,7 @@ class RecognizerTrainConfig:
         d["data"] = str(self.data) if self.data else None
         d["init"] = str(self.init) if self.init else None
         d["photos"] = str(self.photos) if self.photos else None
+        d["negatives"] = str(self.negatives) if self.negatives else None
         return d
 
 
@@ -121,6 +124,8 @@ class BatchSpec:
     real_fraction: float = 0.0
     photos: str | None = None
     """Folder of real plate-free photos for pictures and context (``synth.photos``)."""
+    reject_fraction: float = 0.0
+    """Share of each batch taken from the reject crops (empty label), when there are any."""
 
 
 def synth_sample(
@@ -180,11 +185,13 @@ class BatchSource:
         crop_fn: CropFn | None = None,
         pool_size: int = 20000,
         min_fill: int = 512,
+        rejects: U8 | None = None,
     ) -> None:
         from edgeocr_convert.training import SamplePool
 
         self.spec = spec
         self.real = real
+        self.rejects = rejects if rejects is not None and len(rejects) else None
         self._rng = np.random.default_rng(seed)
         self._crop_fn = crop_fn
         self._pool: SamplePool | None = None
@@ -206,7 +213,12 @@ class BatchSource:
         if self.real is not None:
             for j in rng.integers(len(self.real.texts), size=n_real):
                 samples.append((self.real.images[j], self.real.texts[j]))
-        n_synth = spec.batch - n_real
+        n_reject = 0
+        if self.rejects is not None:
+            n_reject = min(spec.batch - n_real, round(spec.batch * spec.reject_fraction))
+            samples.extend((self.rejects[j], "") for j in rng.integers(len(self.rejects),
+                                                                      size=n_reject))
+        n_synth = spec.batch - n_real - n_reject
         if self._pool is not None:
             samples.extend(self._pool.sample(rng, n_synth))
         elif self._crop_fn is not None:
@@ -391,6 +403,15 @@ def train_recognizer(
     real = load_labelled_crops(cfg.data, cfg.height, cfg.width, cfg.charset) if cfg.data else None
     if real is not None:
         log.info("fine-tuning data: %d crops from %s", len(real.texts), cfg.data)
+    rejects: U8 | None = None
+    held_rejects: U8 | None = None
+    if cfg.negatives is not None:
+        from edgeocr_convert.data import rejects as reject_data
+
+        rejects, held_rejects = reject_data.split(reject_data.load_or_mine(
+            cfg.negatives, out, cfg.height, cfg.width, progress=cfg.progress))
+        log.info("reject crops: %d for training, %d held out, from %s", len(rejects),
+                 len(held_rejects), cfg.negatives)
 
     model = build_recognizer(cfg.height, cfg.width, cfg.charset, cfg.head, cfg.width_mult)  # type: ignore[arg-type]
     train_model = logits_model(model)
@@ -423,7 +444,8 @@ def train_recognizer(
     spec = BatchSpec(cfg.batch, cfg.height, cfg.width, cfg.charset, cfg.max_label,
                      cfg.plate_fraction, cfg.augment,
                      cfg.data_fraction if real is not None else 0.0,
-                     str(cfg.photos) if cfg.photos is not None else None)
+                     str(cfg.photos) if cfg.photos is not None else None,
+                     cfg.reject_fraction if rejects is not None else 0.0)
     variables = model.trainable_variables
 
     @tf.function(reduce_retracing=True, autograph=False)
@@ -440,13 +462,24 @@ def train_recognizer(
     def forward(x: tf.Tensor) -> tf.Tensor:
         return model(x, training=False)
 
-    def evaluate() -> tuple[float, float]:
-        probs = np.concatenate(
-            [forward(val_x[i : i + 250]).numpy() for i in range(0, len(val_x), 250)]
-        ) if len(val_x) else np.zeros((0,))
-        return score(decode_batch(probs, cfg.charset), val_texts)
+    def decode_all(x: npt.NDArray[np.float32]) -> list[str]:
+        if not len(x):
+            return []
+        probs = np.concatenate([forward(x[i : i + 250]).numpy() for i in range(0, len(x), 250)])
+        return decode_batch(probs, cfg.charset)
 
-    fields = ["loss", "lr", "ms_per_step", "data_wait_ms", "rendered", "val_exact", "val_cer"]
+    def evaluate() -> tuple[float, float]:
+        return score(decode_all(val_x), val_texts)
+
+    def reject_rate() -> float | None:
+        """Share of the held-out reject crops read as nothing."""
+        if held_rejects is None or not len(held_rejects):
+            return None
+        reads = decode_all(held_rejects[..., None].astype(np.float32) / 255.0)
+        return sum(not r for r in reads) / len(reads)
+
+    fields = ["loss", "lr", "ms_per_step", "data_wait_ms", "rendered", "val_exact", "val_cer",
+              "val_reject"]
     csv_log = CsvLog(out / "log.csv", fields, resume_step=step if resume else None)
     timer = StepTimer()
     window: list[float] = []
@@ -454,17 +487,21 @@ def train_recognizer(
     wait_s = 0.0
     val_exact: float | None = None
     val_cer: float | None = None
+    val_reject: float | None = None
     interrupted = False
 
     def state() -> dict[str, Any]:
         return {"step": step, "best_exact": best_exact,
                 "best_cer": best_cer if best_cer != float("inf") else None, "val_exact": val_exact,
-                "val_cer": val_cer, "ms_per_step": timer.ms_per_step, "interrupted": interrupted,
+                "val_cer": val_cer, "val_reject": val_reject, "ms_per_step": timer.ms_per_step,
+                "interrupted": interrupted,
                 "config": cfg.to_json()}
 
     def checkpoint() -> None:
         save_checkpoint(out, model, optimizer, state())
-        plot_curves(out / "log.csv", out / "curves.png", ("loss",), ("val_exact", "val_cer"),
+        plot_curves(out / "log.csv", out / "curves.png", ("loss",),
+                    ("val_exact", "val_cer") + (("val_reject",) if held_rejects is not None
+                                                else ()),
                     title=f"recognizer ({cfg.head}) {out.name}")
 
     data_seed = cfg.seed * 1_000_003 + step  # a resumed run draws fresh batches
@@ -472,7 +509,8 @@ def train_recognizer(
     bar = progress(cfg.steps, step, "recognizer", enabled=cfg.progress)
     try:
         # Workers start first so the pool fills while this process renders the val set.
-        source = BatchSource(spec, data_seed, workers, real, crop_fn, cfg.pool_size, cfg.min_fill)
+        source = BatchSource(spec, data_seed, workers, real, crop_fn, cfg.pool_size, cfg.min_fill,
+                             rejects)
         with source, stop_on_signal() as stop:
             val_x, val_texts = cached_val_set(out, cfg, spec, crop_fn or default_crop_fn())
             while step < cfg.steps and not stop:
@@ -490,6 +528,7 @@ def train_recognizer(
                 evaluated = step % cfg.eval_every == 0 or step == cfg.steps
                 if evaluated:
                     val_exact, val_cer = evaluate()
+                    val_reject = reject_rate()
                     # Ties on exact match (common early on, at 0) go to the lower CER.
                     if (val_exact, -val_cer) > (best_exact, -best_cer):
                         best_exact, best_cer = val_exact, val_cer
@@ -503,7 +542,8 @@ def train_recognizer(
                                   data_wait_ms=1000 * wait_s / max(1, len(window)),
                                   rendered=source.rendered,
                                   val_exact=val_exact if evaluated else None,
-                                  val_cer=val_cer if evaluated else None)
+                                  val_cer=val_cer if evaluated else None,
+                                  val_reject=val_reject if evaluated else None)
                     bar.set_postfix(loss=f"{np.mean(window):.3f}", val=f"{val_exact or 0:.3f}",
                                     ms=f"{1000 * step_s / max(1, len(window)):.0f}")
                     window, wait_s, step_s = [], 0.0, 0.0

@@ -24,6 +24,13 @@ import click
               default=None,
               help="Folder of real photos without plates (e.g. ../shared/backgrounds/"
                    "real-negatives): pictures on US plates and context around crops.")
+@click.option("--negatives", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              default=None,
+              help="Folder of real photos without plates to mine reject crops from (what the "
+                   "shipped detector boxes there), trained with an empty label; the photos "
+                   "edgeocr bands picks its bands on are left out.")
+@click.option("--reject-fraction", type=click.FloatRange(0, 1), default=0.1, show_default=True,
+              help="Share of each batch taken from the --negatives reject crops.")
 @click.option("--batch", type=click.IntRange(min=1), default=64, show_default=True)
 @click.option("--head", type=click.Choice(["conv", "bilstm"]), default="conv", show_default=True)
 @click.option("--height", type=click.IntRange(min=8), default=40, show_default=True)
@@ -40,7 +47,8 @@ import click
 @click.option("--no-progress", is_flag=True, help="No progress bar (for logs).")
 def recognizer(
     out: Path, steps: int, resume: bool, data: Path | None, init: Path | None,
-    data_fraction: float, photos: Path | None, batch: int,
+    data_fraction: float, photos: Path | None, negatives: Path | None, reject_fraction: float,
+    batch: int,
     head: str, height: int, width: int, width_mult: float, seed: int, lr: float,
     eval_every: int, checkpoint_every: int, val_size: int, plate_fraction: float, workers: int,
     no_progress: bool,
@@ -53,7 +61,7 @@ def recognizer(
     cfg = RecognizerTrainConfig(
         out=out, steps=steps, batch=batch, head=head, height=height, width=width,
         width_mult=width_mult, seed=seed, lr=lr, data=data, data_fraction=data_fraction, init=init,
-        photos=photos,
+        photos=photos, negatives=negatives, reject_fraction=reject_fraction,
         eval_every=eval_every, checkpoint_every=checkpoint_every, val_size=val_size,
         plate_fraction=plate_fraction, workers=workers, progress=not no_progress,
     )
