@@ -10,6 +10,7 @@ from typing import Any
 import cv2
 import numpy.typing as npt
 
+from edgeocr.core.ctc import best_path_log_prob, text_log_prob
 from edgeocr.core.geometry import box_to_quad, scale_detection
 from edgeocr.core.types import Detection, Image, Read
 from edgeocr.detect import TILE_OVERLAP, Detector
@@ -136,7 +137,7 @@ class Pipeline:
                  margin: tuple[float, float] = MARGIN,
                  verify: Verification | None = Verification(),
                  accept_score: float | None = None, second_look: bool = True,
-                 zoom: bool = True) -> None:
+                 zoom: bool = True, look_agreement: bool = True) -> None:
         check_packs(formats)
         self.accept_score = detector.score_threshold if accept_score is None else accept_score
         self.verify = verify if verify is not None and verify.floor < self.accept_score \
@@ -151,6 +152,9 @@ class Pipeline:
         self.second_look = second_look
         """Also read the detection's axis-aligned box and keep the better of the two reads
         (one that fits a format first, then the more confident)."""
+        self.look_agreement = look_agreement
+        """Choose between the two looks' reads by how well each text explains both looks
+        (:func:`choose_look`); False: by the weakest character alone (before session 14)."""
         self.zoom = zoom
         """Re-detect each detection scoring at least ``zoom_from`` in a window around it
         (:meth:`Detector.zoom`) and warp from the zoomed corners and box; the score stays
@@ -257,9 +261,11 @@ class Pipeline:
                 t0 = time.perf_counter()
                 boxed = Detection(det.kind, det.score, where.box, box_to_quad(where.box))
                 crop = rectify(image, boxed, width, height, margin=self.margin)
-                other = apply_formats(self.recognizer.read(crop, kind=det.kind), det.kind,
-                                      self.formats)
-                if _better(other, formatted):
+                other_raw = self.recognizer.read(crop, kind=det.kind)
+                other = apply_formats(other_raw, det.kind, self.formats)
+                if self.look_agreement:
+                    formatted = choose_look(formatted, other, (read, other_raw))
+                elif _better(other, formatted):
                     formatted = other
                 recognize_ms += _ms(t0)
             accepted = self.accepts(det, formatted.read, formatted.format, zoom_score)
@@ -276,3 +282,36 @@ class Pipeline:
 def _better(a: FormattedRead, b: FormattedRead) -> bool:
     """Whether read ``a`` beats ``b``: fitting a format first, then the weakest character."""
     return (a.format is not None, a.read.confidence) > (b.format is not None, b.read.confidence)
+
+
+def look_agreement(text: str, looks: Sequence[Read]) -> float | None:
+    """How well ``text`` explains every look at one object: the sum over ``looks`` of the
+    log probability of the best CTC path spelling ``text`` minus that of the look's own
+    best path (0 when every look reads exactly ``text``; more negative the more a look must
+    be bent to spell it). None when a look carries no probabilities or cannot spell it."""
+    total = 0.0
+    for look in looks:
+        if look.ctc is None:
+            return None
+        forced = text_log_prob(look.ctc.probs, look.ctc.charset, text)
+        if forced is None:
+            return None
+        total += forced - best_path_log_prob(look.ctc.probs)
+    return total
+
+
+def choose_look(first: FormattedRead, second: FormattedRead,
+                looks: Sequence[Read]) -> FormattedRead:
+    """The better of two formatted reads of one object (``looks``: the raw reads they came
+    from). A read that fits a format beats one that does not; between two different texts
+    that both fit (or both do not), the one that better explains both looks together
+    (:func:`look_agreement`, a product of the looks' likelihoods) wins, so a character one
+    look is unsure of is settled by the other. Equal texts, or no probabilities: the
+    weakest character decides, as :func:`_better` does."""
+    if (first.format is None) != (second.format is None) or first.read.text == second.read.text:
+        return second if _better(second, first) else first
+    a = look_agreement(first.read.text, looks)
+    b = look_agreement(second.read.text, looks)
+    if a is None or b is None:
+        return second if _better(second, first) else first
+    return second if b > a else first

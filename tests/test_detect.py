@@ -323,7 +323,8 @@ def test_pipeline_with_lores_frame(detector: Detector, recognizer: Recognizer) -
 
 def test_pipeline_default_margin_matches_stages(detector: Detector,
                                                 recognizer: Recognizer) -> None:
-    pipe = Pipeline(detector, recognizer, formats=[])
+    # The warp alone (the second look's choice between two reads is tested on its own).
+    pipe = Pipeline(detector, recognizer, formats=[], second_look=False)
     img = _house_scene("1B1", size=128)  # small image: detected without downscaling
     (res,) = pipe.process(img)
     crop = rectify(img, res.detection, *recognizer.input_size)
@@ -456,6 +457,53 @@ def test_second_look_prefers_a_fitting_then_a_surer_read() -> None:
     assert _better(fits, sure) and not _better(sure, fits)
     assert _better(surer_fit, fits) and not _better(fits, surer_fit)
     assert not _better(fits, fits)  # ties keep the warped read
+
+
+def _look(frames: list[dict[str, float]]) -> Read:
+    """A raw read whose probabilities put ``frames`` (char -> probability, the rest blank)
+    between blank steps; text and confidences from greedy decoding."""
+    from edgeocr.core.charset import DEFAULT_CHARSET
+    from edgeocr.core.types import CTCOutput
+
+    n = 1 + len(DEFAULT_CHARSET)
+    rows = [np.eye(n, dtype=np.float32)[0]]
+    for f in frames:
+        row = np.zeros(n, np.float32)
+        for c, p in f.items():
+            row[DEFAULT_CHARSET.index(c) + 1] = p
+        row[0] = 1.0 - row.sum()
+        rows += [row, np.eye(n, dtype=np.float32)[0]]
+    probs = np.stack(rows)
+    text = "".join(max(f, key=f.__getitem__) for f in frames)
+    confs = tuple(max(f.values()) for f in frames)
+    return Read(text, confs, "plate", (), CTCOutput(probs, DEFAULT_CHARSET))
+
+
+def test_two_looks_are_settled_by_what_explains_both() -> None:
+    from edgeocr.formats import FormattedRead
+    from edgeocr.pipeline import _better, choose_look, look_agreement
+
+    # The warp is sure of the 8 but unsure of the A; the box is surer overall (weakest
+    # character 0.6 vs 0.5) but reads the 8 as B with only 0.6 against 0.35.
+    warp = _look([{"A": 0.5, "4": 0.4}, {"B": 0.9}, {"8": 0.9, "B": 0.05}])
+    box = _look([{"A": 0.9}, {"B": 0.9}, {"B": 0.6, "8": 0.35}])
+    fw, fb = FormattedRead(warp, None), FormattedRead(box, None)
+    assert (warp.text, box.text) == ("AB8", "ABB")
+    assert _better(fb, fw)  # the weakest character alone picks the box's ABB
+    # AB8 costs the box log(0.35/0.6); ABB costs the warp log(0.05/0.9), far more.
+    assert look_agreement("AB8", (warp, box)) == pytest.approx(np.log(0.35 / 0.6), abs=1e-4)
+    assert look_agreement("ABB", (warp, box)) == pytest.approx(np.log(0.05 / 0.9), abs=1e-4)
+    assert choose_look(fw, fb, (warp, box)).read.text == "AB8"
+    assert choose_look(fb, fw, (warp, box)).read.text == "AB8"
+    # A read that fits a format still beats one that does not, whatever the looks say.
+    assert choose_look(fw, FormattedRead(box, "us"), (warp, box)).read.text == "ABB"
+    # Equal texts: the more confident one; a look without probabilities: the old rule.
+    same = FormattedRead(Read("AB8", (0.99,) * 3, "plate"), None)
+    assert choose_look(fw, same, (warp, box)) is same
+    bare = Read("ABB", (0.6,) * 3, "plate")
+    assert look_agreement("AB8", (warp, bare)) is None
+    assert choose_look(fw, FormattedRead(bare, None), (warp, bare)).read.text == "ABB"
+    assert look_agreement("AB?", (warp, box)) is None
 
 
 def test_pipeline_second_look_reads_the_box_too(detector: Detector,

@@ -57,6 +57,10 @@ def _fail(message: str) -> None:
 @click.option("--second-look/--no-second-look", default=True, show_default=True,
               help="Also read each detection's axis-aligned box and keep the better read "
                    "(the pipeline's default).")
+@click.option("--look-agreement/--no-look-agreement", default=True, show_default=True,
+              help="Choose between the two looks' different reads by how well each explains "
+                   "both (the pipeline's default since session 14); off: by the weakest "
+                   "character alone.")
 @click.option("--zoom/--no-zoom", default=True, show_default=True,
               help="Re-detect each detection in a window around it and warp from the zoomed "
                    "corners (the pipeline's default; Detector.zoom).")
@@ -70,8 +74,8 @@ def _fail(message: str) -> None:
 def eval_command(data_dir: Path, json_out: Path | None, report_dir: Path | None,
                  detector: Path | None, recognizer: Path | None, threads: int, score: float | None,
                  peers: str, crops_only: bool, margin: str | None, tiles: str, refine: bool,
-                 no_verify: bool, second_look: bool, zoom: bool, bands_file: Path | None,
-                 formats: str) -> None:
+                 no_verify: bool, second_look: bool, look_agreement: bool, zoom: bool,
+                 bands_file: Path | None, formats: str) -> None:
     """Score detection, rectification and recognition on DATA_DIR (labels.csv + images)."""
     from edgeocr.detect import Detector
     from edgeocr.evaluation.bands import read_bands
@@ -129,7 +133,8 @@ def eval_command(data_dir: Path, json_out: Path | None, report_dir: Path | None,
         pipeline = Pipeline(det, rec, formats=pack_list if formats != "auto" else (),
                             margin=margins, refine=refine, accept_score=threshold,
                             verify=None if no_verify else verification,
-                            second_look=second_look, zoom=zoom)
+                            second_look=second_look, zoom=zoom,
+                            look_agreement=look_agreement)
         with click.progressbar(length=1, label="scenes", file=sys.stderr) as bar:
             def progress(done: int, total: int) -> None:
                 bar.length = total
