@@ -157,20 +157,28 @@ def render_br_old(rng: np.random.Generator) -> Rendered:
         ink,
         small=True,
     )
+    role = str(
+        rng.choice(
+            ["stroke_br", "stroke", "din", "condensed", "plate"], p=[0.45, 0.2, 0.15, 0.12, 0.08]
+        )
+    )
+    if role == "stroke_br":
+        # The die's characters are about 0.8 of their height wide and half the plate tall.
+        box = (int(w * 0.04), int(h * rng.uniform(0.28, 0.34)), int(w * 0.96),
+               int(h * rng.uniform(0.8, 0.88)))
+        squeeze = float(rng.uniform(0.85, 1.05))
+    else:
+        box = (int(w * 0.04), int(h * 0.27), int(w * 0.96), int(h * 0.92))
+        squeeze = float(rng.uniform(0.7, 1.0))
     main_text(
         rng,
         img,
         [text[:3], text[3:]],
-        (int(w * 0.04), int(h * 0.27), int(w * 0.96), int(h * 0.92)),
+        box,
         ink,
-        font_role=str(
-            rng.choice(
-                ["stroke_br", "stroke", "din", "condensed", "plate"],
-                p=[0.3, 0.3, 0.15, 0.15, 0.1],
-            )
-        ),
+        font_role=role,
         separator=str(rng.choice(["dash", "dot", "gap"], p=[0.6, 0.3, 0.1])),
-        squeeze=float(rng.uniform(0.7, 1.0)),
+        squeeze=squeeze,
     )
     cv2.rectangle(img, (2, 2), (w - 3, h - 3), ink, int(rng.integers(1, 4)))
     return Rendered(img, text, draw.rounded_mask(h, w, 6), "br_old")

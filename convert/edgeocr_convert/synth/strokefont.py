@@ -13,7 +13,10 @@ OpenCV lines; masks are cached per (character, width, stroke, variant) bucket.
 Variant ``BR_DIE`` (never drawn by ``stroke_params``; old Brazilian plates ask for it) is the
 Brazilian die's letter bowls: ``O`` and ``Q`` are rounded rectangles with straight sides and
 ``D`` has square left corners and rounded right ones, so that, on old grey plates, a real
-``O`` no longer looks more like the generator's ``D`` than its ``O``. Its ``5``, ``6``,
+``O`` no longer looks more like the generator's ``D`` than its ``O``. The die cuts wide,
+boxy characters (about 0.8 of the cap height wide, where the other variants are 0.46-0.64)
+and its ``O`` is a rounded rectangle with small corners, close to its ``D`` but for the left
+corners: ``BR_DIE_WIDTH`` widens every cell of the variant. Its ``5``, ``6``,
 ``8`` and ``9`` have square-shouldered bowls, a straight back and flat arms, as the die cuts
 them: with only round digits to learn from, a recognizer reads the die's ``6`` (straight
 back, flat top arm) as ``5``. ``0`` stays the narrow stadium: on those plates the layout
@@ -38,6 +41,9 @@ WIDTHS = (0.46, 0.52, 0.58, 0.64)  # cell width / cap height buckets
 STROKES = (0.11, 0.135, 0.16, 0.19)  # stroke width / cap height buckets
 VARIANTS = 2
 BR_DIE = 2  # the Brazilian die's bowls; see the module docstring
+BR_DIE_WIDTH = 1.35
+"""Cell width factor of the Brazilian die (WIDTHS 0.46-0.64 -> 0.62-0.86 of the cap height:
+old Brazilian plates measured 0.75-0.85 wide per character)."""
 
 
 def _arc(cx: float, cy: float, rx: float, ry: float, a0: float, a1: float) -> Stroke:
@@ -68,7 +74,7 @@ def _rrect(x0: float, x1: float, y0: float, y1: float, rx: float, ry: float) -> 
     )
 
 
-_BR_BOWL = _rrect(0.06, 0.94, 0.0, 1.0, 0.34, 0.26)
+_BR_BOWL = _rrect(0.06, 0.94, 0.0, 1.0, 0.22, 0.15)
 _BR_RX, _BR_RY = 0.3, 0.16  # corner radii of the die's square-shouldered digit bowls
 
 
@@ -248,7 +254,7 @@ def glyph_mask(ch: str, width: int, stroke: int, variant: int) -> Mask:
     The result is shared with a cache: do not modify it.
     """
     t = max(2, round(STROKES[stroke] * CAP))
-    cell = WIDTHS[width] * CAP * _CELL.get(ch, 1.0)
+    cell = WIDTHS[width] * CAP * _CELL.get(ch, 1.0) * (BR_DIE_WIDTH if variant == BR_DIE else 1.0)
     pad = t / 2 + 1
     w = math.ceil(cell + 2 * pad)
     h = math.ceil(CAP + 2 * pad)
