@@ -1,11 +1,12 @@
 """Raw reads of synthetic old Brazilian plate crops: exact share and the commonest confusions.
 
-The generator draws 30% of old Brazilian plates in the stroke font's Brazilian-die variant
-(square-shouldered 5/6/8/9, rounded-rectangle O/Q). This renders ``--n`` of them through the
+The generator draws 45% of old Brazilian plates in the stroke font's Brazilian-die variant
+(wide cells, square-shouldered 5/6/8/9, boxy rounded-rectangle O/Q; 30% and narrow cells
+before session 14). This renders ``--n`` of them through the
 recognizer's own capture path (``synth.crops.capture``: context, tilt, camera effects), frames
 each as a detector would (``detector_quad``), warps it to 40x160 and reads it with the given
 recognizer, no format pack. Session 13 used it to check that the die's 6 is what shipped v3
-reads as 5 (docs/MODELS.md):
+reads as 5, session 14 that the wide die's O is what it reads as D (docs/MODELS.md):
 
     .venv/bin/python benchmarks/br_die_check.py [--recognizer R.tflite] [--n 600] [--seed 77]
 """
