@@ -50,8 +50,6 @@ photos only (benchmarks/verify_rule.py), like the bands, after them: the lowest 
 per photo (0.55: 0.050; 0.50 would give 0.057; without the rule 0.038). None: no such
 rule."""
 STRICT_VERIFY_CONFIDENCE = 0.99
-THIRD_LOOKS = (None, "unzoomed", "wide")
-"""What :attr:`Pipeline.third_look` may be."""
 STRICT_MAX_READS = 3
 """At most this many detections of the strict band are read per frame (the best-scoring
 ones, one look each): a cluttered frame holds several boxes scoring 0.15-0.30, and each
@@ -139,10 +137,7 @@ class Pipeline:
                  margin: tuple[float, float] = MARGIN,
                  verify: Verification | None = Verification(),
                  accept_score: float | None = None, second_look: bool = True,
-                 zoom: bool = True, look_agreement: bool = True,
-                 third_look: str | None = None) -> None:
-        if third_look not in THIRD_LOOKS:
-            raise ValueError(f"third_look must be one of {THIRD_LOOKS}, not {third_look!r}")
+                 zoom: bool = True, look_agreement: bool = True) -> None:
         check_packs(formats)
         self.accept_score = detector.score_threshold if accept_score is None else accept_score
         self.verify = verify if verify is not None and verify.floor < self.accept_score \
@@ -160,11 +155,6 @@ class Pipeline:
         self.look_agreement = look_agreement
         """Choose between the two looks' reads by how well each text explains both looks
         (:func:`choose_look`); False: by the weakest character alone (before session 14)."""
-        self.third_look = third_look
-        """With the second look and the agreement on, also read a third crop and choose
-        among the three reads (:func:`choose_read`): ``"unzoomed"`` warps the first pass's
-        corners when the zoom pass moved them, ``"wide"`` warps the corners with twice the
-        horizontal margin (a character clipped at the plate's end)."""
         self.zoom = zoom
         """Re-detect each detection scoring at least ``zoom_from`` in a window around it
         (:meth:`Detector.zoom`) and warp from the zoomed corners and box; the score stays
@@ -252,7 +242,6 @@ class Pipeline:
             t0 = time.perf_counter()
             zoom_ms = 0.0
             zoom_score: float | None = None
-            first_pass = where
             if self.zoom and det.score >= self.zoom_from:
                 zoomed = self.detector.zoom(image, where)
                 if zoomed is not None:
@@ -274,14 +263,7 @@ class Pipeline:
                 crop = rectify(image, boxed, width, height, margin=self.margin)
                 other_raw = self.recognizer.read(crop, kind=det.kind)
                 other = apply_formats(other_raw, det.kind, self.formats)
-                if self.look_agreement and self.third_look is not None:
-                    candidates, looks = [formatted, other], [read, other_raw]
-                    third = self._third_crop(image, where, first_pass, width, height)
-                    if third is not None:
-                        looks.append(self.recognizer.read(third, kind=det.kind))
-                        candidates.append(apply_formats(looks[-1], det.kind, self.formats))
-                    formatted = choose_read(candidates, looks)
-                elif self.look_agreement:
+                if self.look_agreement:
                     formatted = choose_look(formatted, other, (read, other_raw))
                 elif _better(other, formatted):
                     formatted = other
@@ -295,18 +277,6 @@ class Pipeline:
             }, accepted, zoom_score))
         self.last_timings_ms = {"detect": detect_ms, "total": _ms(t_start)}
         return results
-
-
-    def _third_crop(self, image: Image, where: Detection, first_pass: Detection,
-                    width: int, height: int) -> Image | None:
-        """The third look's crop (``third_look``), or None when it would repeat a look."""
-        if self.third_look == "unzoomed":
-            if first_pass is where:
-                return None
-            return rectify(image, first_pass, width, height, margin=self.margin,
-                           refine=self.refine)
-        wide = (2 * self.margin[0], self.margin[1])
-        return rectify(image, where, width, height, margin=wide, refine=self.refine)
 
 
 def _better(a: FormattedRead, b: FormattedRead) -> bool:
@@ -345,33 +315,3 @@ def choose_look(first: FormattedRead, second: FormattedRead,
     if a is None or b is None:
         return second if _better(second, first) else first
     return second if b > a else first
-
-
-def choose_read(candidates: Sequence[FormattedRead], looks: Sequence[Read]) -> FormattedRead:
-    """The best of several formatted reads of one object (``looks``: every raw read, each
-    scored against each text). Reads that fit a format beat those that do not; among those
-    left, a single text is settled by the weakest character, several by how well each
-    explains every look (:func:`look_agreement`), earlier candidates winning ties. With two
-    candidates this is :func:`choose_look`."""
-    fitting = [c for c in candidates if c.format is not None]
-    pool = fitting or list(candidates)
-    best = pool[0]
-    for c in pool[1:]:
-        if c.read.text == best.read.text and _better(c, best):
-            best = c
-    texts = {c.read.text for c in pool}
-    if len(texts) == 1:
-        return best
-    scores = {t: look_agreement(t, looks) for t in texts}
-    if any(v is None for v in scores.values()):
-        for c in pool[1:]:
-            if _better(c, best):
-                best = c
-        return best
-    top = max(pool, key=lambda c: scores[c.read.text] or 0.0)
-    ties = [c for c in pool if c.read.text == top.read.text]
-    chosen = ties[0]
-    for c in ties[1:]:
-        if _better(c, chosen):
-            chosen = c
-    return chosen

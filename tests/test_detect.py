@@ -12,7 +12,7 @@ import pytest
 
 from edgeocr.core.anchors import encode
 from edgeocr.core.sidecar import SidecarError
-from edgeocr.core.types import Detection, Image, Read
+from edgeocr.core.types import Detection, Read
 from edgeocr.detect import Detector
 from edgeocr.pipeline import Pipeline, Verification
 from edgeocr.recognize import Recognizer
@@ -506,54 +506,12 @@ def test_two_looks_are_settled_by_what_explains_both() -> None:
     assert look_agreement("AB?", (warp, box)) is None
 
 
-def test_three_looks_are_settled_like_two() -> None:
-    from edgeocr.formats import FormattedRead
-    from edgeocr.pipeline import choose_look, choose_read
-
-    warp = _look([{"A": 0.5, "4": 0.4}, {"B": 0.9}, {"8": 0.9, "B": 0.05}])
-    box = _look([{"A": 0.9}, {"B": 0.9}, {"B": 0.6, "8": 0.35}])
-    fw, fb = FormattedRead(warp, None), FormattedRead(box, None)
-    for a, b in ((fw, fb), (fb, fw)):
-        assert choose_read([a, b], (warp, box)) is choose_look(a, b, (warp, box))
-    # A third look that reads the B as B surely: now ABB explains the three looks better
-    # (AB8 would cost it log(0.02/0.95)) and wins over the two-look choice.
-    wide = _look([{"A": 0.9}, {"B": 0.9}, {"B": 0.95, "8": 0.02}])
-    fwide = FormattedRead(wide, None)
-    assert choose_read([fw, fb, fwide], (warp, box, wide)).read.text == "ABB"
-    # Format fit first, whichever look brings it.
-    fit = FormattedRead(warp, "us")
-    assert choose_read([fb, fwide, fit], (warp, box, wide)) is fit
-    # One text among the candidates: the most confident of them.
-    same = FormattedRead(Read("ABB", (0.99,) * 3, "plate"), None)
-    assert choose_read([fb, same, fwide], (warp, box, wide)) is same
-
-
 def test_pipeline_second_look_reads_the_box_too(detector: Detector,
                                                 recognizer: Recognizer) -> None:
     img = _house_scene("11A")
     one = Pipeline(detector, recognizer, margin=(0.0, 0.0), second_look=False).process(img)
     two = Pipeline(detector, recognizer, margin=(0.0, 0.0)).process(img)
     assert [r.read.text for r in one] == [r.read.text for r in two] == ["11A"]
-
-
-def test_pipeline_third_look_reads_a_third_crop(detector: Detector, recognizer: Recognizer,
-                                               monkeypatch: pytest.MonkeyPatch) -> None:
-    img = _house_scene("11A")
-    calls: list[tuple[int, int]] = []
-    real_read = recognizer.read
-
-    def counting_read(crop: Image, kind: str = "plate") -> Read:
-        calls.append(crop.shape[:2])
-        return real_read(crop, kind=kind)
-
-    monkeypatch.setattr(recognizer, "read", counting_read)
-    two = Pipeline(detector, recognizer, margin=(0.0, 0.0)).process(img)
-    n_two, calls[:] = len(calls), []
-    three = Pipeline(detector, recognizer, margin=(0.0, 0.0), third_look="wide").process(img)
-    assert [r.read.text for r in two] == [r.read.text for r in three] == ["11A"]
-    assert len(calls) == n_two + len(three)  # one more read per detection
-    with pytest.raises(ValueError, match="third_look"):
-        Pipeline(detector, recognizer, third_look="sideways")
 
 
 def test_pipeline_zoom_keeps_the_score_and_times_the_pass(

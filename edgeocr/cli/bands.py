@@ -25,11 +25,8 @@ from edgeocr.runtime import RuntimeBackendError
               help="Read each detection's box too, as the pipeline does by default.")
 @click.option("--zoom/--no-zoom", default=True, show_default=True,
               help="Zoom each detection, as the pipeline does by default.")
-@click.option("--third-look", type=click.Choice(["unzoomed", "wide"]), default=None,
-              help="Read a third crop of each detection, as `edgeocr eval --third-look` does.")
 def bands(negatives: Path, detector: Path | None, recognizer: Path | None,
-          json_out: Path | None, limit: int, second_look: bool, zoom: bool,
-          third_look: str | None) -> None:
+          json_out: Path | None, limit: int, second_look: bool, zoom: bool) -> None:
     """Choose the verification bands for a detector and recognizer on NEGATIVES.
 
     NEGATIVES is a folder of real photos with no plate and no house number (every read there
@@ -55,7 +52,7 @@ def bands(negatives: Path, detector: Path | None, recognizer: Path | None,
     with click.progressbar(length=len(photos), label="plate-free photos",
                            file=sys.stderr) as bar:
         cands, n = collect(photos, det, rec, second_look=second_look, zoom=zoom,
-                           third_look=third_look, progress=bar.update)
+                           progress=bar.update)
     if n == 0:
         _fail(f"{negatives}: none of {len(photos)} images could be decoded")
     choice = choose(cands, n, det.operating_threshold)

@@ -61,10 +61,6 @@ def _fail(message: str) -> None:
               help="Choose between the two looks' different reads by how well each explains "
                    "both (the pipeline's default since session 14); off: by the weakest "
                    "character alone.")
-@click.option("--third-look", type=click.Choice(["unzoomed", "wide"]), default=None,
-              help="With the agreement, also read a third crop of each detection: the first "
-                   "pass's corners before the zoom, or the corners with twice the horizontal "
-                   "margin (an experiment; off by default).")
 @click.option("--zoom/--no-zoom", default=True, show_default=True,
               help="Re-detect each detection in a window around it and warp from the zoomed "
                    "corners (the pipeline's default; Detector.zoom).")
@@ -78,8 +74,8 @@ def _fail(message: str) -> None:
 def eval_command(data_dir: Path, json_out: Path | None, report_dir: Path | None,
                  detector: Path | None, recognizer: Path | None, threads: int, score: float | None,
                  peers: str, crops_only: bool, margin: str | None, tiles: str, refine: bool,
-                 no_verify: bool, second_look: bool, look_agreement: bool,
-                 third_look: str | None, zoom: bool, bands_file: Path | None, formats: str) -> None:
+                 no_verify: bool, second_look: bool, look_agreement: bool, zoom: bool,
+                 bands_file: Path | None, formats: str) -> None:
     """Score detection, rectification and recognition on DATA_DIR (labels.csv + images)."""
     from edgeocr.detect import Detector
     from edgeocr.evaluation.bands import read_bands
@@ -138,7 +134,7 @@ def eval_command(data_dir: Path, json_out: Path | None, report_dir: Path | None,
                             margin=margins, refine=refine, accept_score=threshold,
                             verify=None if no_verify else verification,
                             second_look=second_look, zoom=zoom,
-                            look_agreement=look_agreement, third_look=third_look)
+                            look_agreement=look_agreement)
         with click.progressbar(length=1, label="scenes", file=sys.stderr) as bar:
             def progress(done: int, total: int) -> None:
                 bar.length = total

@@ -99,7 +99,7 @@ def count(cands: Sequence[Candidate], threshold: float, band: float,
 
 
 def collect(photos: Sequence[Path], detector: Detector, recognizer: Recognizer, *,
-            second_look: bool = True, zoom: bool = True, third_look: str | None = None,
+            second_look: bool = True, zoom: bool = True,
             progress: Callable[[int], None] | None = None) -> tuple[list[Candidate], int]:
     """Every read the pipeline makes on ``photos`` down to a detector score of 0.05, and the
     number of photos that could be decoded. ``detector`` must score from min(GRID) up."""
@@ -109,7 +109,7 @@ def collect(photos: Sequence[Path], detector: Detector, recognizer: Recognizer, 
     pipe = Pipeline(detector, recognizer, DEFAULT_PACKS, accept_score=threshold,
                     verify=Verification(min_score=min(GRID), min_confidence=0.0,
                                         strict_score=None, zoom_keep_score=None),
-                    second_look=second_look, zoom=zoom, third_look=third_look)
+                    second_look=second_look, zoom=zoom)
     # Zoom what the shipped pipeline zooms: detections from the band up (the band being
     # chosen is not known yet; VERIFY_SCORE is the shipped one).
     pipe.zoom_from = min(threshold, VERIFY_SCORE)
