@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from edgeocr.detect import Detector
-from edgeocr.evaluation.bands import GRID, choose, collect, even_spread, report, write_json
+from edgeocr.evaluation.bands import GRID, derive, even_spread, report, write_json
 from edgeocr.recognize import Recognizer
 
 
@@ -46,9 +48,15 @@ def main(argv: list[str] | None = None) -> int:
         if done % 100 == 0:
             print(f"{done}/{len(photos)} photos", file=sys.stderr)
 
-    cands, n = collect(photos, det, rec, second_look=not args.no_second_look,
-                       zoom=not args.no_zoom, progress=progress)
-    choice = choose(cands, n, det.operating_threshold)
+    @contextmanager
+    def counter(zoom_from: float) -> Iterator[Callable[[int], None]]:
+        nonlocal done
+        done = 0
+        print(f"reading, zoom from {zoom_from:.2f}", file=sys.stderr)
+        yield progress
+
+    choice, _ = derive(photos, det, rec, second_look=not args.no_second_look,
+                       zoom=not args.no_zoom, progress_for=counter)
     print(report(choice))
     if args.json is not None:
         write_json(choice, args.json)

@@ -50,6 +50,71 @@ def test_rules_on_known_reads() -> None:
     assert choose([Candidate(0.6, True, 0.5)] * 6, 100, 0.5).verification() is None
 
 
+def test_bands_are_read_again_zooming_from_the_band_chosen(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from contextlib import contextmanager
+    from types import SimpleNamespace
+    from typing import Any
+
+    import edgeocr.evaluation.bands as bands
+
+    # 100 photos, budget 5: four reads over the threshold, two 0.22 plates that rule out
+    # every band under 0.25, and two 0.27 detections whose read depends on the zoom: the
+    # pipeline zooms from its band up, so with the band at 0.25 they are zoomed.
+    case = ""
+
+    def reads(zoom_from: float) -> list[Candidate]:
+        zoomed = zoom_from <= 0.25
+        plate_27 = case == "direct" or (case == "back_up" and zoomed)
+        return ([Candidate(0.6, True, 0.5)] * 4 + [Candidate(0.22, True, 0.95)] * 2
+                + [Candidate(0.27, plate_27, 0.95)] * 2)
+
+    passes: list[float] = []
+
+    def fake_collect(photos: Any, detector: Any, recognizer: Any, *, second_look: bool,
+                     zoom: bool, zoom_from: float, progress: Any) -> tuple[list[Candidate], int]:
+        passes.append(zoom_from)
+        if progress is not None:
+            progress(100)
+        return reads(zoom_from), 100
+
+    @contextmanager
+    def ticks(zoom_from: float) -> Any:
+        yield lambda n: None
+
+    def run(name: str, zoom: bool = True) -> Any:
+        nonlocal case
+        case = name
+        passes.clear()
+        choice, n = bands.derive([], det, None, zoom=zoom,  # type: ignore[arg-type]
+                                 progress_for=ticks)
+        assert n == 100 and choice.settled
+        return choice
+
+    monkeypatch.setattr(bands, "collect", fake_collect)
+    det = SimpleNamespace(operating_threshold=0.5)
+    # Read from the shipped 0.30, the 0.27s are not plates and 0.25 looks free; read
+    # again from 0.25 they still are not: 0.25 holds.
+    choice = run("settles_lower")
+    assert passes == [0.30, 0.25] and (choice.chosen, choice.zoom_from) == (0.25, 0.25)
+    assert "the band chosen" in bands.report(choice)
+    # Zoomed, the 0.27s read as plates, so 0.25 would keep 6: back to 0.30, which the
+    # first pass read as it would be run.
+    choice = run("back_up")
+    assert passes == [0.30, 0.25] and (choice.chosen, choice.zoom_from) == (0.30, 0.30)
+    # The shipped rule's figure is the first pass's: the four over the threshold.
+    assert choice.shipped_fp_per_photo == pytest.approx(0.04)
+    # Chosen where the first pass was zoomed from: one pass.
+    choice = run("direct")
+    assert passes == [0.30] and choice.chosen == 0.30
+    # No zoom: the reads do not depend on the band, one pass.
+    choice = run("back_up", zoom=False)
+    assert passes == [0.30] and choice.chosen == 0.25
+    # Never settling within MAX_PASSES is said in the report.
+    unsettled = bands.choose(reads(0.30), 100, 0.5, zoom_from=0.40)
+    assert not unsettled.settled and "NOT the band chosen" in bands.report(unsettled)
+
+
 def test_even_spread_is_stable(tmp_path: Path) -> None:
     for i in range(10):
         (tmp_path / f"{i:02d}.jpg").write_bytes(b"x")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import click
@@ -35,7 +37,7 @@ def bands(negatives: Path, detector: Path | None, recognizer: Path | None,
     edgeocr/evaluation/bands.py.
     """
     from edgeocr.detect import Detector
-    from edgeocr.evaluation.bands import GRID, choose, collect, even_spread, report, write_json
+    from edgeocr.evaluation.bands import GRID, derive, even_spread, report, write_json
     from edgeocr.recognize import Recognizer
 
     if not negatives.is_dir():
@@ -49,13 +51,17 @@ def bands(negatives: Path, detector: Path | None, recognizer: Path | None,
     except (SidecarError, RuntimeBackendError, OSError, ValueError) as exc:
         _fail(str(exc))
         return
-    with click.progressbar(length=len(photos), label="plate-free photos",
-                           file=sys.stderr) as bar:
-        cands, n = collect(photos, det, rec, second_look=second_look, zoom=zoom,
-                           progress=bar.update)
+
+    @contextmanager
+    def bar_for(zoom_from: float) -> Iterator[Callable[[int], None]]:
+        label = f"plate-free photos (zoom from {zoom_from:.2f})"
+        with click.progressbar(length=len(photos), label=label, file=sys.stderr) as bar:
+            yield bar.update
+
+    choice, n = derive(photos, det, rec, second_look=second_look, zoom=zoom,
+                       progress_for=bar_for)
     if n == 0:
         _fail(f"{negatives}: none of {len(photos)} images could be decoded")
-    choice = choose(cands, n, det.operating_threshold)
     click.echo(report(choice))
     if json_out is not None:
         try:
