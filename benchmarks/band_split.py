@@ -16,6 +16,7 @@ best first, next to the greedy choice and the shipped bands. Nothing here looks 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -97,6 +98,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--recognizer", type=Path, default=None)
     ap.add_argument("--bands", default="0.20,0.25,0.30,0.35")
     ap.add_argument("--top", type=int, default=8)
+    ap.add_argument("--json", type=Path, default=None,
+                    help="Write the split that reads the most plates (ties: fewest false plates "
+                         "per photo, then the lower band, no strict band, the lower zoom keep) "
+                         "as a bands file for `edgeocr eval --bands`.")
     args = ap.parse_args(argv)
     photos = even_spread(args.negatives)
     det = Detector(args.detector, threads=1, score_threshold=min(GRID))
@@ -133,6 +138,17 @@ def main(argv: list[str] | None = None) -> int:
     print("| plates read | FP/photo | band | strict | zoom keep |\n|---|---|---|---|---|")
     for r in rows[:args.top]:
         print(f"| {r[0]} | {r[1]:.3f} | {r[2]:.2f} | {r[3]} | {r[4]} |")
+    if rows:
+        best = rows[0]
+        print(f"split rule: band {best[2]:.2f}, strict {best[3]}, zoom keep {best[4]}: "
+              f"{best[0]} plates read, {best[1]:.3f} FP/photo")
+        if args.json is not None:
+            strict_json = None if best[3] is None else {"score": best[3][0],
+                                                        "confidence": best[3][1]}
+            args.json.write_text(json.dumps({
+                "rule": "band_split", "photos": len(photos), "threshold": thr,
+                "chosen": best[2], "strict_chosen": strict_json, "zoom_keep_chosen": best[4],
+                "fp_per_photo": best[1], "synthetic_plates_read": best[0]}, indent=1))
     if greedy is not None:
         print(f"greedy (edgeocr bands, settled among the bands tried): {greedy[1]}: "
               f"{greedy[0]} plates read")
