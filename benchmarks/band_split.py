@@ -34,19 +34,18 @@ from edgeocr.evaluation.bands import (
     STRICT_LEVELS,
     ZOOM_GRID,
     Candidate,
+    candidate,
     choose,
     collect,
     count,
     even_spread,
+    reading_pipeline,
 )
-from edgeocr.formats import DEFAULT_PACKS
 from edgeocr.pipeline import (
     STRICT_VERIFY_CONFIDENCE,
     STRICT_VERIFY_SCORE,
     VERIFY_SCORE,
     ZOOM_KEEP_SCORE,
-    Pipeline,
-    Verification,
 )
 from edgeocr.recognize import Recognizer
 
@@ -63,11 +62,7 @@ def scene_reads(root: Path, detector: Detector, recognizer: Recognizer,
                 zoom_from: float) -> list[Hit]:
     """Every read on the labelled scenes down to 0.05, as bands.collect reads photos."""
     ds = load_labelled_dir(root)
-    threshold = detector.operating_threshold
-    pipe = Pipeline(detector, recognizer, DEFAULT_PACKS, accept_score=threshold,
-                    verify=Verification(min_score=min(GRID), min_confidence=0.0,
-                                        strict_score=None, zoom_keep_score=None))
-    pipe.zoom_from = min(threshold, zoom_from)
+    pipe = reading_pipeline(detector, recognizer, zoom_from=zoom_from)
     truths: dict[str, list[tuple[tuple[float, float, float, float], str]]] = {}
     for row in ds.rows:
         if row.kind == "plate" and row.box is not None:
@@ -80,13 +75,9 @@ def scene_reads(root: Path, detector: Detector, recognizer: Recognizer,
         for r in pipe.process(image.astype(np.uint8), keep_rejected=True):
             if r.detection.kind != "plate":
                 continue
-            dropped = not pipe.accepts(r.detection.__class__(
-                r.detection.kind, 1.0, r.detection.box, r.detection.corners), r.read, r.format)
-            cand = Candidate(r.detection.score, r.accepted, r.read.confidence, dropped,
-                             r.zoom_score)
             right = any(box_iou(r.detection.box, box) >= 0.4 and r.read.text == text
                         for box, text in rows)
-            hits.append(Hit(cand, right))
+            hits.append(Hit(candidate(pipe, r), right))
     return hits
 
 

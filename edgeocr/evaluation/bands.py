@@ -27,7 +27,7 @@ zooms from a given score (first the shipped band); when its choice is a differen
 photos are read again zooming from that band and the rules applied again, until the choice
 is the band the pass zoomed from (at most ``MAX_PASSES`` passes; before session 15 a
 single pass zoomed from the shipped band whatever was chosen, which undercounted a lower
-band's false positives: 0.050 chosen, 0.055 in the pipeline, for recognizer v6).
+band's false positives: 0.050 chosen, 0.055 in the pipeline, for session 15's candidate W2).
 
 Every candidate is counted with both looks (warp and box, the better read kept); the pipeline
 reads at most ``STRICT_MAX_READS`` strict-band detections per frame with one look, which can
@@ -55,6 +55,7 @@ from edgeocr.pipeline import (
     VERIFY_SCORE,
     ZOOM_KEEP_SCORE,
     Pipeline,
+    PipelineRead,
     Verification,
 )
 from edgeocr.recognize import Recognizer
@@ -108,21 +109,36 @@ def count(cands: Sequence[Candidate], threshold: float, band: float,
     return kept
 
 
+def reading_pipeline(detector: Detector, recognizer: Recognizer, *, second_look: bool = True,
+                     zoom: bool = True, zoom_from: float = VERIFY_SCORE) -> Pipeline:
+    """The pipeline the rules are counted on: every detection down to min(GRID) is read,
+    with no confidence demand and no zoom-score rule (so that ``accepted`` means "fits a
+    format and is long enough"); detections are zoomed from ``zoom_from`` up (or the
+    threshold, if lower), as the pipeline would zoom them with that band."""
+    threshold = detector.operating_threshold
+    pipe = Pipeline(detector, recognizer, DEFAULT_PACKS, accept_score=threshold,
+                    verify=Verification(min_score=min(GRID), min_confidence=0.0,
+                                        strict_score=None, zoom_keep_score=None),
+                    second_look=second_look, zoom=zoom)
+    pipe.zoom_from = min(threshold, zoom_from)
+    return pipe
+
+
+def candidate(pipe: Pipeline, r: PipelineRead) -> Candidate:
+    """One read of ``reading_pipeline`` as the rules see it. Dropped: a read the pipeline
+    refuses even at a perfect detector score."""
+    dropped = not pipe.accepts(replace(r.detection, score=1.0), r.read, r.format)
+    return Candidate(r.detection.score, r.accepted, r.read.confidence, dropped, r.zoom_score)
+
+
 def collect(photos: Sequence[Path], detector: Detector, recognizer: Recognizer, *,
             second_look: bool = True, zoom: bool = True, zoom_from: float = VERIFY_SCORE,
             progress: Callable[[int], None] | None = None) -> tuple[list[Candidate], int]:
     """Every read the pipeline makes on ``photos`` down to a detector score of 0.05, and the
     number of photos that could be decoded, zooming detections from ``zoom_from`` up (or the
     threshold, if lower). ``detector`` must score from min(GRID) up."""
-    threshold = detector.operating_threshold
-    # One pass at the lowest score with no confidence demand and no zoom-score rule (so that
-    # `accepted` means "fits a format and is long enough"); every rule then filters it.
-    pipe = Pipeline(detector, recognizer, DEFAULT_PACKS, accept_score=threshold,
-                    verify=Verification(min_score=min(GRID), min_confidence=0.0,
-                                        strict_score=None, zoom_keep_score=None),
-                    second_look=second_look, zoom=zoom)
-    # Zoom what the pipeline would zoom with the band ``zoom_from``: detections from it up.
-    pipe.zoom_from = min(threshold, zoom_from)
+    pipe = reading_pipeline(detector, recognizer, second_look=second_look, zoom=zoom,
+                            zoom_from=zoom_from)
     cands: list[Candidate] = []
     n = 0
     for path in photos:
@@ -132,10 +148,7 @@ def collect(photos: Sequence[Path], detector: Detector, recognizer: Recognizer, 
         if image is None:
             continue
         n += 1
-        # Dropped: a read the pipeline refuses even at a perfect detector score.
-        cands.extend(Candidate(r.detection.score, r.accepted, r.read.confidence,
-                               not pipe.accepts(replace(r.detection, score=1.0), r.read,
-                                                r.format), r.zoom_score)
+        cands.extend(candidate(pipe, r)
                      for r in pipe.process(image.astype(np.uint8), keep_rejected=True))
     return cands, n
 
@@ -209,14 +222,11 @@ def choose(cands: Sequence[Candidate], photos: int, threshold: float,
     out.shipped_fp_per_photo = count(cands, threshold, VERIFY_SCORE,
                                      (STRICT_VERIFY_SCORE, STRICT_VERIFY_CONFIDENCE),
                                      ZOOM_KEEP_SCORE) / n
-    out.settled = (not zoom_reads(threshold, out.chosen)
-                   or min(threshold, out.chosen or threshold) == min(threshold, zoom_from))
+    # Settled: the band chosen zooms what this pass zoomed (a band at or over the
+    # threshold, or none, zooms from the threshold whatever the pass did).
+    out.settled = (out.chosen is None or out.chosen >= threshold
+                   or out.chosen == min(threshold, zoom_from))
     return out
-
-
-def zoom_reads(threshold: float, band: float | None) -> bool:
-    """Whether the band changes what the pipeline zooms (it zooms from the band up)."""
-    return band is not None and band < threshold
 
 
 def derive(photos: Sequence[Path], detector: Detector, recognizer: Recognizer, *,
