@@ -137,7 +137,8 @@ class Pipeline:
                  margin: tuple[float, float] = MARGIN,
                  verify: Verification | None = Verification(),
                  accept_score: float | None = None, second_look: bool = True,
-                 zoom: bool = True, look_agreement: bool = True) -> None:
+                 zoom: bool = True, look_agreement: bool = True,
+                 antialias: bool = False) -> None:
         check_packs(formats)
         self.accept_score = detector.score_threshold if accept_score is None else accept_score
         self.verify = verify if verify is not None and verify.floor < self.accept_score \
@@ -149,6 +150,8 @@ class Pipeline:
         self.formats = tuple(formats)
         self.refine = refine
         self.margin = margin
+        self.antialias = antialias
+        """Shrink quads bigger than the recognizer input by area averaging (warp_quad)."""
         self.second_look = second_look
         """Also read the detection's axis-aligned box and keep the better of the two reads
         (one that fits a format first, then the more confident)."""
@@ -249,7 +252,8 @@ class Pipeline:
                     zoom_score = zoomed.score
                 zoom_ms = _ms(t0)
                 t0 = time.perf_counter()
-            crop = rectify(image, where, width, height, margin=self.margin, refine=self.refine)
+            crop = rectify(image, where, width, height, margin=self.margin, refine=self.refine,
+                           antialias=self.antialias)
             rectify_ms = _ms(t0)
             t0 = time.perf_counter()
             read = self.recognizer.read(crop, kind=det.kind)
@@ -260,7 +264,8 @@ class Pipeline:
             if self.second_look and not strict:
                 t0 = time.perf_counter()
                 boxed = Detection(det.kind, det.score, where.box, box_to_quad(where.box))
-                crop = rectify(image, boxed, width, height, margin=self.margin)
+                crop = rectify(image, boxed, width, height, margin=self.margin,
+                               antialias=self.antialias)
                 other_raw = self.recognizer.read(crop, kind=det.kind)
                 other = apply_formats(other_raw, det.kind, self.formats)
                 if self.look_agreement:

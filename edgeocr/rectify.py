@@ -44,16 +44,18 @@ def scaled_quad(det: Detection, scale: float = 1.0) -> FloatArray:
 
 
 def rectify(image: Image, det: Detection, width: int, height: int, scale: float = 1.0,
-            margin: tuple[float, float] = MARGIN, refine: bool = False) -> Image:
+            margin: tuple[float, float] = MARGIN, refine: bool = False,
+            antialias: bool = False) -> Image:
     """The (height, width) crop of ``det`` from ``image``, corners TL, TR, BR, BL to the
     crop's corners; same channels as ``image``.
 
-    ``scale`` maps detection coordinates to ``image`` (full width / low-res width).
+    ``scale`` maps detection coordinates to ``image`` (full width / low-res width);
+    ``antialias`` shrinks a big quad by area averaging (``warp_quad``).
     """
     quad: Quad | FloatArray = scaled_quad(det, scale)
     if refine:
         quad = refine_quad(image, order_corners(quad))
-    return warp_quad(image, quad, width, height, margin)
+    return warp_quad(image, quad, width, height, margin, antialias)
 
 
 def refine_quad(image: Image, quad: Quad, search: float = 0.25,

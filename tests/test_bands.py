@@ -72,7 +72,8 @@ def test_bands_are_read_again_zooming_from_the_band_chosen(
     passes: list[float] = []
 
     def fake_collect(photos: Any, detector: Any, recognizer: Any, *, second_look: bool,
-                     zoom: bool, zoom_from: float, progress: Any) -> tuple[list[Candidate], int]:
+                     zoom: bool, zoom_from: float, antialias: bool,
+                     progress: Any) -> tuple[list[Candidate], int]:
         passes.append(zoom_from)
         if progress is not None:
             progress(100)

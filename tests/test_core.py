@@ -77,6 +77,24 @@ def test_warp_round_trip() -> None:
     assert corr > 0.9
 
 
+def test_warp_antialias_averages_what_a_direct_warp_aliases() -> None:
+    """One-pixel stripes shrunk 4x: a direct bilinear warp samples stripes (aliasing, a
+    strong pattern that is not in the scene); the area-averaged warp gives their mean."""
+    stripes = np.zeros((160, 640), np.uint8)
+    stripes[:, ::2] = 255
+    quad = order_corners(np.float32([[0, 0], [639, 0], [639, 159], [0, 159]]))
+    direct = warp_quad(stripes, quad, 160, 40)
+    smooth = warp_quad(stripes, quad, 160, 40, antialias=True)
+    assert direct.shape == smooth.shape == (40, 160)
+    assert float(direct.std()) > 40.0
+    assert float(smooth.std()) < 5.0
+    assert abs(float(smooth.mean()) - 127.5) < 5.0
+    # A quad smaller than the crop is warped the same way with or without it.
+    small = order_corners(np.float32([[10, 10], [90, 10], [90, 30], [10, 30]]))
+    np.testing.assert_array_equal(warp_quad(stripes, small, 160, 40),
+                                  warp_quad(stripes, small, 160, 40, antialias=True))
+
+
 def _probs(path: list[int], n_cls: int = 37, p: float = 0.9) -> np.ndarray:
     out = np.full((len(path), n_cls), (1 - p) / (n_cls - 1), np.float32)
     out[np.arange(len(path)), path] = p

@@ -123,6 +123,10 @@ def test_eval_cli_scenes(tiny_models: TinyModels, tmp_path: Path) -> None:
     assert det["truth"] == 1 and det["recall"] == 1.0 and det["fp_per_image"] == 0.0
     assert scenes["e2e_exact"]["house_number"]["exact"] == 1.0
     assert scenes["found_anywhere"]["house_number"]["rate"] == 1.0
+    # Where the one house number went: read right, so every other fate is empty.
+    fates = scenes["e2e_fate"]["house_number"]
+    assert fates["read"] == 1 and sum(fates.values()) == 1
+    assert "where end-to-end reads go" in result.output
     assert (report_dir / "pr_curve.png").stat().st_size > 0
     # An operating threshold above every score: nothing is detected at the operating point
     # unless read verification keeps it (here it may: the read fits house_number).
@@ -132,8 +136,12 @@ def test_eval_cli_scenes(tiny_models: TinyModels, tmp_path: Path) -> None:
         "--detector", str(tiny_models.detector), "--threads", "1", "--margin", "0,0",
         "--score", "1.0", "--no-verify", "--no-second-look", "--json", str(plain)])
     assert result.exit_code == 0, result.output
-    det = json.loads(plain.read_text())["scenes"]["detection"]["house_number"]["0.5"]
+    plain_scenes = json.loads(plain.read_text())["scenes"]
+    det = plain_scenes["detection"]["house_number"]["0.5"]
     assert det["recall"] == 0.0 and det["ap"] > 0.0  # AP still sees every score
+    # Nothing kept: the candidate under the threshold is counted as dropped, not missing.
+    fates = plain_scenes["e2e_fate"]["house_number"]
+    assert fates["dropped, read right"] == 1 and sum(fates.values()) == 1
 
 
 def test_eval_cli_bad_input(tmp_path: Path) -> None:

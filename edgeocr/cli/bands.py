@@ -27,8 +27,11 @@ from edgeocr.runtime import RuntimeBackendError
               help="Read each detection's box too, as the pipeline does by default.")
 @click.option("--zoom/--no-zoom", default=True, show_default=True,
               help="Zoom each detection, as the pipeline does by default.")
+@click.option("--antialias/--no-antialias", default=False, show_default=True,
+              help="Shrink big detections by area averaging, as `edgeocr eval --antialias`.")
 def bands(negatives: Path, detector: Path | None, recognizer: Path | None,
-          json_out: Path | None, limit: int, second_look: bool, zoom: bool) -> None:
+          json_out: Path | None, limit: int, second_look: bool, zoom: bool,
+          antialias: bool) -> None:
     """Choose the verification bands for a detector and recognizer on NEGATIVES.
 
     NEGATIVES is a folder of real photos with no plate and no house number (every read there
@@ -59,7 +62,7 @@ def bands(negatives: Path, detector: Path | None, recognizer: Path | None,
             yield bar.update
 
     choice, n = derive(photos, det, rec, second_look=second_look, zoom=zoom,
-                       progress_for=bar_for)
+                       antialias=antialias, progress_for=bar_for)
     if n == 0:
         _fail(f"{negatives}: none of {len(photos)} images could be decoded")
     click.echo(report(choice))

@@ -64,6 +64,9 @@ def _fail(message: str) -> None:
 @click.option("--zoom/--no-zoom", default=True, show_default=True,
               help="Re-detect each detection in a window around it and warp from the zoomed "
                    "corners (the pipeline's default; Detector.zoom).")
+@click.option("--antialias/--no-antialias", default=False, show_default=True,
+              help="Shrink detections bigger than the recognizer input by area averaging "
+                   "instead of sampling them straight into it (rectify, warp_quad).")
 @click.option("--bands", "bands_file", type=click.Path(path_type=Path, dir_okay=False),
               help="Verification bands for these models: the JSON that `edgeocr bands "
                    "--json` writes (its chosen band, strict band and zoom keep score; "
@@ -75,6 +78,7 @@ def eval_command(data_dir: Path, json_out: Path | None, report_dir: Path | None,
                  detector: Path | None, recognizer: Path | None, threads: int, score: float | None,
                  peers: str, crops_only: bool, margin: str | None, tiles: str, refine: bool,
                  no_verify: bool, second_look: bool, look_agreement: bool, zoom: bool,
+                 antialias: bool,
                  bands_file: Path | None, formats: str) -> None:
     """Score detection, rectification and recognition on DATA_DIR (labels.csv + images)."""
     from edgeocr.detect import Detector
@@ -134,7 +138,7 @@ def eval_command(data_dir: Path, json_out: Path | None, report_dir: Path | None,
                             margin=margins, refine=refine, accept_score=threshold,
                             verify=None if no_verify else verification,
                             second_look=second_look, zoom=zoom,
-                            look_agreement=look_agreement)
+                            look_agreement=look_agreement, antialias=antialias)
         with click.progressbar(length=1, label="scenes", file=sys.stderr) as bar:
             def progress(done: int, total: int) -> None:
                 bar.length = total

@@ -119,20 +119,34 @@ def warp_quad(
     width: int,
     height: int,
     margin: tuple[float, float] = (0.0, 0.0),
+    antialias: bool = False,
 ) -> Image:
     """Warp the quad (TL, TR, BR, BL) of ``image`` flat into a ``width`` x ``height`` crop.
 
     ``margin`` grows the quad by (x, y) fractions first, so a slightly loose crop keeps
-    characters that touch the plate border. Border pixels are replicated.
+    characters that touch the plate border. Border pixels are replicated. With
+    ``antialias``, a quad bigger than the crop along an axis is warped at its own size along
+    that axis and then shrunk by area averaging (a direct bilinear warp samples only the
+    pixels nearest each output pixel and aliases thin strokes when it shrinks).
     """
     src = expand_quad(quad, *margin) if margin != (0.0, 0.0) else np.asarray(quad).reshape(4, 2)
+    out_w, out_h = width, height
+    if antialias:
+        pts = np.asarray(src, dtype=np.float64).reshape(4, 2)
+        qw = max(np.linalg.norm(pts[1] - pts[0]), np.linalg.norm(pts[2] - pts[3]))
+        qh = max(np.linalg.norm(pts[3] - pts[0]), np.linalg.norm(pts[2] - pts[1]))
+        # Capped at 8x: beyond that the area average is as smooth as it gets.
+        out_w = int(min(max(width, np.ceil(qw)), 8 * width))
+        out_h = int(min(max(height, np.ceil(qh)), 8 * height))
     dst = np.array(
-        [[0, 0], [width - 1, 0], [width - 1, height - 1], [0, height - 1]], dtype=np.float32
+        [[0, 0], [out_w - 1, 0], [out_w - 1, out_h - 1], [0, out_h - 1]], dtype=np.float32
     )
     m = cv2.getPerspectiveTransform(src.astype(np.float32), dst)
     out = cv2.warpPerspective(
-        image, m, (width, height), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+        image, m, (out_w, out_h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
     )
+    if (out_w, out_h) != (width, height):
+        out = cv2.resize(out, (width, height), interpolation=cv2.INTER_AREA)
     return np.asarray(out, dtype=np.uint8)
 
 

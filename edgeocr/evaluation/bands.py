@@ -110,7 +110,8 @@ def count(cands: Sequence[Candidate], threshold: float, band: float,
 
 
 def reading_pipeline(detector: Detector, recognizer: Recognizer, *, second_look: bool = True,
-                     zoom: bool = True, zoom_from: float = VERIFY_SCORE) -> Pipeline:
+                     zoom: bool = True, zoom_from: float = VERIFY_SCORE,
+                     antialias: bool = False) -> Pipeline:
     """The pipeline the rules are counted on: every detection down to min(GRID) is read,
     with no confidence demand and no zoom-score rule (so that ``accepted`` means "fits a
     format and is long enough"); detections are zoomed from ``zoom_from`` up (or the
@@ -119,7 +120,7 @@ def reading_pipeline(detector: Detector, recognizer: Recognizer, *, second_look:
     pipe = Pipeline(detector, recognizer, DEFAULT_PACKS, accept_score=threshold,
                     verify=Verification(min_score=min(GRID), min_confidence=0.0,
                                         strict_score=None, zoom_keep_score=None),
-                    second_look=second_look, zoom=zoom)
+                    second_look=second_look, zoom=zoom, antialias=antialias)
     pipe.zoom_from = min(threshold, zoom_from)
     return pipe
 
@@ -133,12 +134,13 @@ def candidate(pipe: Pipeline, r: PipelineRead) -> Candidate:
 
 def collect(photos: Sequence[Path], detector: Detector, recognizer: Recognizer, *,
             second_look: bool = True, zoom: bool = True, zoom_from: float = VERIFY_SCORE,
+            antialias: bool = False,
             progress: Callable[[int], None] | None = None) -> tuple[list[Candidate], int]:
     """Every read the pipeline makes on ``photos`` down to a detector score of 0.05, and the
     number of photos that could be decoded, zooming detections from ``zoom_from`` up (or the
     threshold, if lower). ``detector`` must score from min(GRID) up."""
     pipe = reading_pipeline(detector, recognizer, second_look=second_look, zoom=zoom,
-                            zoom_from=zoom_from)
+                            zoom_from=zoom_from, antialias=antialias)
     cands: list[Candidate] = []
     n = 0
     for path in photos:
@@ -230,7 +232,7 @@ def choose(cands: Sequence[Candidate], photos: int, threshold: float,
 
 
 def derive(photos: Sequence[Path], detector: Detector, recognizer: Recognizer, *,
-           second_look: bool = True, zoom: bool = True,
+           second_look: bool = True, zoom: bool = True, antialias: bool = False,
            progress_for: Callable[[float], AbstractContextManager[Callable[[int], None]]]
            | None = None) -> tuple[BandChoice, int]:
     """Read ``photos`` and choose the bands, reading again while the band chosen is not the
@@ -246,7 +248,8 @@ def derive(photos: Sequence[Path], detector: Detector, recognizer: Recognizer, *
     while True:
         with progress_for(zoom_from) if progress_for is not None else nullcontext(None) as tick:
             cands, n = collect(photos, detector, recognizer, second_look=second_look,
-                               zoom=zoom, zoom_from=zoom_from, progress=tick)
+                               zoom=zoom, zoom_from=zoom_from, antialias=antialias,
+                               progress=tick)
         passes[zoom_from] = cands
         choice = choose(cands, n, threshold, zoom_from)
         shipped = choice.shipped_fp_per_photo if shipped is None else shipped

@@ -17,7 +17,7 @@ from edgeocr.core.types import Image, Quad
 from edgeocr.evaluation.metrics import TextScore
 from edgeocr.evaluation.recognition import RecognitionReport, format_table
 from edgeocr.evaluation.samples import read_image
-from edgeocr.evaluation.scenes import SceneRecord, SceneReport
+from edgeocr.evaluation.scenes import FATES, SceneRecord, SceneReport
 
 
 def _pct(x: float) -> str:
@@ -50,6 +50,7 @@ def markdown_summary(crops: Sequence[RecognitionReport], scenes: SceneReport | N
             axis_cell = _pct(axis.exact_rate) if axis.n else "-"
             out.append(f"| {key} | {score.n} | {_pct(score.exact_rate)} | {score.cer:.3f} | "
                        f"{axis_cell} |")
+        out += fate_table(scenes)
         out += ["", "## Scenes: text found anywhere in the image", "",
                 "| group | n | ours | " + " | ".join(sorted(peers_scenes)) + " |",
                 "|---|---|---|" + "---|" * len(peers_scenes)]
@@ -65,6 +66,22 @@ def markdown_summary(crops: Sequence[RecognitionReport], scenes: SceneReport | N
         out += ["", f"Median frame time (detect + rectify + recognize, all reads): "
                     f"{d['frame_ms_median']:.1f} ms over {scenes.images} images."]
     return "\n".join(out) + "\n"
+
+
+def fate_table(scenes: SceneReport) -> list[str]:
+    """Markdown lines: where each truth's end-to-end read went (scenes.FATES), per group."""
+    if not scenes.fates:
+        return []
+    out = ["", "## Scenes: where end-to-end reads go (truths with text)", "",
+           "| group | n | " + " | ".join(FATES) + " |", "|---|---|" + "---|" * len(FATES)]
+    for key, counts in sorted(scenes.fates.items()):
+        out.append(f"| {key} | {sum(counts.values())} | "
+                   + " | ".join(str(counts[f]) for f in FATES) + " |")
+    out += ["", "Kept, label corners read it: the kept read is wrong but a warp from the "
+            "label's own corners reads the truth (corners or look choice lose it). Dropped: a "
+            "candidate at IoU >= 0.4 that the read verification rejected. No candidate: "
+            "no detector candidate at IoU >= 0.4, even at the evaluation's low score threshold."]
+    return out
 
 
 def _plt() -> Any:

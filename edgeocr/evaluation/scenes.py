@@ -17,6 +17,7 @@ import numpy as np
 
 from edgeocr.core.charset import normalize_text
 from edgeocr.core.geometry import box_to_quad, quad_corner_error
+from edgeocr.core.geometry import iou as box_iou
 from edgeocr.core.types import Box, Detection, Image, Quad
 from edgeocr.data.labels import LabelledSet, LabelRow
 from edgeocr.evaluation.metrics import DetectionScore, TextScore
@@ -24,6 +25,15 @@ from edgeocr.evaluation.samples import packs_for_region, read_image, row_geometr
 from edgeocr.formats import apply_formats
 from edgeocr.pipeline import Pipeline, PipelineRead
 from edgeocr.rectify import rectify
+
+FATES = ("read", "kept, label corners read it", "kept, misread", "dropped, read right",
+         "dropped, misread", "no candidate")
+"""Where each truth with text ends up, in pipeline order (see ``fate_of``): read right;
+kept with the wrong text although a warp from the label's own corners reads it (the
+predicted corners or the look choice lose it); kept and misread from the label corners too
+(the recognizer loses it); a candidate at IoU >= 0.4 dropped by the read verification, its
+read right or wrong; no detector candidate at IoU >= 0.4 at all (at the evaluation's low
+score threshold)."""
 
 IOUS = (0.4, 0.5)
 MATCH_IOU = 0.4
@@ -45,6 +55,8 @@ class SceneRecord:
     pred_axis: str = ""
     corner_error: float | None = None
     plate_height: float = 0.0
+    fate: str = ""
+    """Where the read went (one of FATES); empty for rows without text."""
 
 
 @dataclass
@@ -55,6 +67,7 @@ class SceneReport:
     e2e: dict[str, TextScore] = field(default_factory=dict)
     e2e_axis: dict[str, TextScore] = field(default_factory=dict)
     found_anywhere: dict[str, list[bool]] = field(default_factory=dict)
+    fates: dict[str, dict[str, int]] = field(default_factory=dict)
     records: list[SceneRecord] = field(default_factory=list)
     frame_ms: list[float] = field(default_factory=list)
     images: int = 0
@@ -73,10 +86,42 @@ class SceneReport:
                                             for k, v in sorted(self.e2e_axis.items())},
             "found_anywhere": {k: {"n": len(v), "rate": (sum(v) / len(v)) if v else 0.0}
                                for k, v in sorted(self.found_anywhere.items())},
+            "e2e_fate": {k: dict(v) for k, v in sorted(self.fates.items())},
             "corner_error_px": {"n": len(corner),
                                 "mean": float(np.mean(corner)) if corner else None},
             "frame_ms_median": float(np.median(self.frame_ms)) if self.frame_ms else None,
         }
+
+
+def _add_fate(report: SceneReport, keys: tuple[str, ...], fate: str) -> None:
+    for key in keys:
+        table = report.fates.setdefault(key, dict.fromkeys(FATES, 0))
+        table[fate] += 1
+
+
+def _label_read(pipeline: Pipeline, image: Image, row: LabelRow, kind: str) -> str:
+    """The pipeline's recognizer and formats on a warp from the label's own corners."""
+    assert row.corners is not None and row.box is not None
+    det = Detection(kind, 1.0, row.box, row.corners)
+    crop = rectify(image, det, *pipeline.recognizer.input_size, margin=pipeline.margin,
+                   antialias=pipeline.antialias)
+    read = pipeline.recognizer.read(crop, kind=kind)
+    return apply_formats(read, kind, pipeline.formats).read.text
+
+
+def fate_of(pipeline: Pipeline, image: Image, row: LabelRow, kind: str, text: str,
+            hit: PipelineRead | None, dropped: list[PipelineRead]) -> str:
+    """One of FATES for a truth row with text: ``hit`` is the kept read matched to it,
+    ``dropped`` the rejected candidates at IoU >= 0.4 to it, best score first."""
+    if hit is not None:
+        if hit.read.text == text:
+            return "read"
+        if _label_read(pipeline, image, row, kind) == text:
+            return "kept, label corners read it"
+        return "kept, misread"
+    if dropped:
+        return "dropped, read right" if dropped[0].read.text == text else "dropped, misread"
+    return "no candidate"
 
 
 def _score(report: SceneReport, key: str, table: dict[str, TextScore], pred: str,
@@ -151,19 +196,28 @@ def _score_kind(report: SceneReport, ds: LabelledSet, pipeline: Pipeline, image:
             det = hit.detection
             box_det = Detection(det.kind, det.score, det.box, box_to_quad(det.box))
             # The same detection read from a plain axis-aligned crop: what the warp buys.
-            crop = rectify(image, box_det, *pipeline.recognizer.input_size)
+            crop = rectify(image, box_det, *pipeline.recognizer.input_size,
+                           antialias=pipeline.antialias)
             read = pipeline.recognizer.read(crop, kind=kind)
             axis_text = apply_formats(read, kind, pipeline.formats).read.text
             if row.corners is not None and row_geometry(ds, row) == "quad":
                 corner_error = quad_corner_error(det.corners, row.corners)
+        fate = ""
         if text:
             _score(report, f"{kind}/{source}", report.e2e, pred_text, text)
             _score(report, kind, report.e2e, pred_text, text)
             _score(report, kind, report.e2e_axis, axis_text, text)
+            dropped = []
+            if hit is None and row.box is not None:
+                near = [p for p in preds if not p.accepted
+                        and box_iou(p.detection.box, row.box) >= MATCH_IOU]
+                dropped = sorted(near, key=lambda p: -p.detection.score)
+            fate = fate_of(pipeline, image, row, kind, text, hit, dropped)
+            _add_fate(report, (kind, f"{kind}/{source}"), fate)
         report.records.append(SceneRecord(
             image_name, source, kind, text, row.corners, pred_text,
             hit.detection.corners if hit is not None else None,
             hit.detection.score if hit is not None else 0.0, axis_text, corner_error,
-            float(row.box[3] - row.box[1]) if row.box else 0.0,
+            float(row.box[3] - row.box[1]) if row.box else 0.0, fate,
         ))
 
