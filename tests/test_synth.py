@@ -423,3 +423,21 @@ def test_din_plate_faces_have_their_own_role() -> None:
     assert "din" not in _roles_for("DejaVuSans-Bold.ttf")
     # Without a DIN face installed the role falls back to the condensed faces.
     assert font_set().by_role["din"]
+
+
+def test_capture_sizes_span_real_plates() -> None:
+    """Plate faces on the sensor run from under 70 px (small US street plates, ~9 px per
+    character) past 280 px (Brazilian traffic cameras), Brazilian plates included."""
+    from edgeocr_convert.synth.crops import MAX_FACE_WIDTH, capture
+
+    rng = np.random.default_rng(3)
+    widths: dict[str, list[float]] = {"us": [], "br": []}
+    for _ in range(60):
+        for family, style in (("us", "us"), ("br", "br_old")):
+            cap = capture(rng, "plate", style)
+            q = cap.quad
+            widths[family].append(float(np.linalg.norm(q[1] - q[0])))
+    for family, ws in widths.items():
+        assert min(ws) < 75.0, (family, min(ws))
+        assert max(ws) > 280.0, (family, max(ws))
+        assert max(ws) < MAX_FACE_WIDTH * 1.6, (family, max(ws))  # tilt may stretch a little

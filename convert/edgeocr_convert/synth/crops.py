@@ -23,6 +23,10 @@ from edgeocr_convert.synth.house import render_house_number
 from edgeocr_convert.synth.plates import render_plate
 
 PLATE_SHARE = 0.8
+# Face widths on the sensor, log-uniform between these bounds (pixels).
+MAX_FACE_WIDTH = 360.0
+MIN_CHAR_PX = 9.0
+MIN_FACE_HEIGHT = 14.0
 # With real photos in use (``photos.use``), the share of crops set into a patch of a photo
 # rather than a procedural car body or texture.
 PHOTO_CONTEXT = 0.3
@@ -74,11 +78,13 @@ def capture(rng: np.random.Generator, kind: Kind, style: str | None = None) -> C
     """Render, set in context, tilt, scale to camera size and degrade one object."""
     obj = render_object(rng, kind, style)
     # Face width on the sensor: log-uniform from small to large, so low resolution is common.
-    hi = 140 if obj.style.startswith("br") else 280  # traffic cameras see BR plates small
-    # Below ~13 px per character or ~16 px of face height nothing is readable, and an
+    # Real scene plates run from ~60 px wide (US street photos, ~9 px per character) to
+    # ~370 px (Brazilian traffic cameras), whatever the style (session 16).
+    hi = MAX_FACE_WIDTH
+    # Below ~9 px per character or ~14 px of face height little is readable, and an
     # unreadable crop with a label only teaches the model to guess.
     fh, fw = obj.image.shape[:2]
-    lo = max(45.0, 13.0 * len(obj.text), 16.0 * fw / fh)
+    lo = max(40.0, MIN_CHAR_PX * len(obj.text), MIN_FACE_HEIGHT * fw / fh)
     target = float(np.exp(rng.uniform(np.log(lo), np.log(max(hi, lo * 1.5)))))
     obj = rescale(obj, target * 1.4)
     face = augment.surface_effects(rng, obj.image)
