@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
@@ -11,6 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from edgeocr.cli.main import cli
+from edgeocr.data.labels import LabelRow, write_labels
 from edgeocr.evaluation.bands import Candidate, choose, count, even_spread, read_bands
 from tests.tinymodels import TinyModels, cached_build
 
@@ -155,3 +157,59 @@ def test_bands_cli(tiny_models: TinyModels, tmp_path: Path) -> None:
         bad = CliRunner().invoke(cli, ["bands", *args])
         assert bad.exit_code == 2 and reason in bad.stderr, bad.output
         assert "Traceback" not in bad.output
+
+
+def test_split_rule_on_known_reads() -> None:
+    """100 photos allow 5 false plates. Band 0.30 lets a sixth through, so nothing under it
+    is a split; band 0.40 is within the budget, and a zoom keep score of 0.50-0.70 keeps three
+    more scene plates at no cost on the photos: the lowest such score is chosen."""
+    from edgeocr.evaluation.band_split import Split, best, splits
+
+    negatives = [Candidate(0.6, True, 0.5)] * 5 + [Candidate(0.35, True, 0.95)]
+    right = ([Candidate(0.45, False, 0.5, zoom_score=0.7)] * 3
+             + [Candidate(0.45, True, 0.95)] * 2)
+    assert splits(negatives, 100, right, 0.5, 0.30) == []
+    rows = splits(negatives, 100, right, 0.5, 0.40)
+    assert rows and all(r.fp_per_photo == pytest.approx(0.05) for r in rows)
+    plain = next(r for r in rows if r.strict is None and r.zoom_keep is None)
+    assert plain.plates == 2
+    chosen = best(rows)
+    assert chosen is not None
+    assert (chosen.plates, chosen.band, chosen.strict, chosen.zoom_keep) == (5, 0.40, None, 0.5)
+    assert chosen.verification().zoom_keep_score == 0.5
+    # Equal plates: fewer false plates per photo wins; then the earlier row.
+    a, b = Split(5, 0.05, 0.25, None, None), Split(5, 0.03, 0.30, None, 0.9)
+    assert best([a, b]) == b and best([b, replace(b, band=0.35)]) == b
+    assert best([]) is None
+
+
+def test_bands_cli_split_rule(tiny_models: TinyModels, tmp_path: Path) -> None:
+    negs = tmp_path / "negatives"
+    negs.mkdir()
+    for i in range(2):
+        cv2.imwrite(str(negs / f"dark{i}.png"), np.full((240, 320, 3), 20, np.uint8))
+    scenes = tmp_path / "scenes"
+    (scenes / "images").mkdir(parents=True)
+    red = np.full((240, 320, 3), 20, np.uint8)
+    red[96:128, 96:192] = (0, 0, 255)  # the tiny detector fires a plate on bright red cells
+    cv2.imwrite(str(scenes / "images" / "red.png"), red)
+    quad = ((96.0, 96.0), (192.0, 96.0), (192.0, 128.0), (96.0, 128.0))
+    write_labels(scenes / "labels.csv", [LabelRow("images/red.png", "plate", "AB123", quad)])
+    out = tmp_path / "split.json"
+    models = ["--detector", str(tiny_models.detector), "--recognizer",
+              str(tiny_models.recognizer)]
+    result = CliRunner().invoke(cli, ["bands", str(negs), *models, "--scenes", str(scenes),
+                                      "--json", str(out)])
+    assert result.exit_code == 0, result.output
+    data = json.loads(out.read_text())
+    assert data["rule"] == "band_split" and data["photos"] == 2 and data["scene_plates"] == 1
+    assert data["rows"] and data["chosen"] in (0.20, 0.25, 0.30, 0.35)
+    assert read_bands(out).min_score == data["chosen"]
+    assert "split rule:" in result.stdout
+    assert f"detect_verify_score = {data['chosen']}" in result.stdout
+
+    bad = CliRunner().invoke(cli, ["bands", str(negs), *models, "--scenes", str(negs)])
+    assert bad.exit_code == 2 and "no labels.csv" in bad.stderr, bad.output
+    assert "Traceback" not in bad.output
+    bad = CliRunner().invoke(cli, ["bands", str(negs), "--scenes", str(scenes), "--no-zoom"])
+    assert bad.exit_code == 2 and "drop --no-second-look" in bad.stderr
