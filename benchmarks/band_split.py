@@ -22,7 +22,7 @@ import sys
 from pathlib import Path
 
 from edgeocr.detect import Detector
-from edgeocr.evaluation.band_split import best, scene_reads, splits, write_json
+from edgeocr.evaluation.band_split import best, report, scene_reads, splits, write_json
 from edgeocr.evaluation.bands import GRID, choose, collect, count, even_spread
 from edgeocr.pipeline import (
     STRICT_VERIFY_CONFIDENCE,
@@ -70,17 +70,9 @@ def main(argv: list[str] | None = None) -> int:
                       f"{band}, {g.strict_chosen}, {g.zoom_keep_chosen}")
         print(f"  {len(neg)} reads on {n} photos, {len(right)} right on {plates} scene plates",
               file=sys.stderr)
-    ranked = sorted(rows, key=lambda r: (-r.plates, r.fp_per_photo))
-    print("| plates read | FP/photo | band | strict | zoom keep |\n|---|---|---|---|---|")
-    for r in ranked[:args.top]:
-        print(f"| {r.plates} | {r.fp_per_photo:.3f} | {r.band:.2f} | {r.strict} | {r.zoom_keep} |")
-    chosen = best(rows)
-    if chosen is not None:
-        print(f"split rule: band {chosen.band:.2f}, strict {chosen.strict}, zoom keep "
-              f"{chosen.zoom_keep}: {chosen.plates} plates read, {chosen.fp_per_photo:.3f} "
-              "FP/photo")
-        if args.json is not None:
-            write_json(rows, n, plates, thr, args.json)
+    print(report(rows, n, plates, args.top))
+    if args.json is not None and best(rows) is not None:
+        write_json(rows, n, plates, thr, args.json)
     if greedy is not None:
         print(f"greedy (edgeocr bands, settled among the bands tried): {greedy[1]}: "
               f"{greedy[0]} plates read")

@@ -6,12 +6,16 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import click
 
 from edgeocr.core.sidecar import SidecarError
 from edgeocr.runtime import RuntimeBackendError
+
+if TYPE_CHECKING:
+    from edgeocr.detect import Detector
+    from edgeocr.recognize import Recognizer
 
 
 @click.command("bands")
@@ -87,7 +91,7 @@ def bands(negatives: Path, detector: Path | None, recognizer: Path | None,
             _fail(f"{json_out}: {exc.strerror}")
 
 
-def _split(photos: list[Path], scenes: Path, det: Any, rec: Any,
+def _split(photos: list[Path], scenes: Path, det: Detector, rec: Recognizer,
            json_out: Path | None) -> None:
     from edgeocr.data.labels import DatasetError
     from edgeocr.evaluation import band_split

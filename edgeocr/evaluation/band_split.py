@@ -41,6 +41,7 @@ from edgeocr.evaluation.bands import (
     collect,
     count,
     reading_pipeline,
+    settings_lines,
 )
 from edgeocr.pipeline import Verification
 from edgeocr.recognize import Recognizer
@@ -62,8 +63,10 @@ class Split:
     zoom_keep: float | None
 
     def verification(self) -> Verification:
-        return BandChoice(0, 0.0, chosen=self.band, strict_chosen=self.strict,
-                          zoom_keep_chosen=self.zoom_keep).verification() or Verification()
+        v = BandChoice(0, 0.0, chosen=self.band, strict_chosen=self.strict,
+                       zoom_keep_chosen=self.zoom_keep).verification()
+        assert v is not None  # a band is chosen
+        return v
 
 
 def scene_reads(root: Path, detector: Detector, recognizer: Recognizer,
@@ -143,18 +146,10 @@ def report(rows: Sequence[Split], photos: int, plates: int, top: int = 8) -> str
         zoom = "none" if r.zoom_keep is None else f"{r.zoom_keep:.2f}"
         lines.append(f"| {r.plates} | {r.fp_per_photo:.3f} | {r.band:.2f} | {strict} | {zoom} |")
     chosen = best(rows)
-    if chosen is None:
-        lines.append("no split keeps the pipeline within the budget: set "
-                     "models.detect_verify_score = 1.0 (verification off)")
-        return "\n".join(lines)
-    v = chosen.verification()
-    lines += ["", f"split rule: {chosen.plates} of {plates} scene plates read, "
-              f"{chosen.fp_per_photo:.3f} FP/photo", "", "[models] settings for this pair:",
-              f"detect_verify_score = {v.min_score}",
-              f"detect_verify_strict_score = {1.0 if v.strict_score is None else v.strict_score}",
-              f"detect_verify_strict_confidence = {v.strict_confidence}",
-              f"detect_zoom_keep_score = {v.zoom_keep_score or 1.0}"]
-    return "\n".join(lines)
+    if chosen is not None:
+        lines += ["", f"split rule: {chosen.plates} of {plates} scene plates read, "
+                  f"{chosen.fp_per_photo:.3f} FP/photo"]
+    return "\n".join(lines + settings_lines(None if chosen is None else chosen.verification()))
 
 
 def write_json(rows: Sequence[Split], photos: int, plates: int, threshold: float,

@@ -301,19 +301,22 @@ def report(choice: BandChoice) -> str:
     lines.append(f"shipped rule (band {VERIFY_SCORE:.2f}, strict {STRICT_VERIFY_SCORE:.2f} at "
                  f">= {STRICT_VERIFY_CONFIDENCE:.2f}, zoom keep {ZOOM_KEEP_SCORE}): "
                  f"{choice.shipped_fp_per_photo:.3f} FP/photo")
-    v = choice.verification()
-    if v is None:
-        lines.append("no band keeps the pipeline within the budget: set "
-                     "models.detect_verify_score = 1.0 (verification off)")
-    else:
-        strict = 1.0 if v.strict_score is None else v.strict_score  # 1.0: no strict band
-        lines += ["", "[models] settings for this pair:",
-                  f"detect_verify_score = {v.min_score}",
-                  f"detect_verify_strict_score = {strict}",
-                  f"detect_verify_strict_confidence = {v.strict_confidence}"]
-        # 1.0: no zoom score on the grid fits the budget, so the rule is as good as off.
-        lines.append(f"detect_zoom_keep_score = {v.zoom_keep_score or 1.0}")
+    lines += settings_lines(choice.verification())
     return "\n".join(lines)
+
+
+def settings_lines(v: Verification | None) -> list[str]:
+    """The [models] config lines that apply ``v`` (None: no band fits the budget)."""
+    if v is None:
+        return ["no band keeps the pipeline within the budget: set "
+                "models.detect_verify_score = 1.0 (verification off)"]
+    strict = 1.0 if v.strict_score is None else v.strict_score  # 1.0: no strict band
+    # Zoom keep 1.0: no zoom score on the grid fits the budget, so the rule is as good as off.
+    return ["", "[models] settings for this pair:",
+            f"detect_verify_score = {v.min_score}",
+            f"detect_verify_strict_score = {strict}",
+            f"detect_verify_strict_confidence = {v.strict_confidence}",
+            f"detect_zoom_keep_score = {v.zoom_keep_score or 1.0}"]
 
 
 def write_json(choice: BandChoice, path: Path) -> None:

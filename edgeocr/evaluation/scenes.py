@@ -55,8 +55,6 @@ class SceneRecord:
     pred_axis: str = ""
     corner_error: float | None = None
     plate_height: float = 0.0
-    fate: str = ""
-    """Where the read went (one of FATES); empty for rows without text."""
 
 
 @dataclass
@@ -202,7 +200,6 @@ def _score_kind(report: SceneReport, ds: LabelledSet, pipeline: Pipeline, image:
             axis_text = apply_formats(read, kind, pipeline.formats).read.text
             if row.corners is not None and row_geometry(ds, row) == "quad":
                 corner_error = quad_corner_error(det.corners, row.corners)
-        fate = ""
         if text:
             _score(report, f"{kind}/{source}", report.e2e, pred_text, text)
             _score(report, kind, report.e2e, pred_text, text)
@@ -218,6 +215,6 @@ def _score_kind(report: SceneReport, ds: LabelledSet, pipeline: Pipeline, image:
             image_name, source, kind, text, row.corners, pred_text,
             hit.detection.corners if hit is not None else None,
             hit.detection.score if hit is not None else 0.0, axis_text, corner_error,
-            float(row.box[3] - row.box[1]) if row.box else 0.0, fate,
+            float(row.box[3] - row.box[1]) if row.box else 0.0,
         ))
 
